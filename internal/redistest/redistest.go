@@ -1,0 +1,188 @@
+// Package redistest starts private redis-server processes for tests, the way
+// net/http/httptest starts HTTP servers: on a free loopback port, stopped at
+// test cleanup, never touching anybody else's data.
+//
+// When IDWEB_REDIS_ADDR is set, Start uses that server instead of starting one
+// (the caller owns its data then). When redis-server cannot be found, Start
+// skips the test on a developer machine and fails it when CI is set: in CI a
+// missing Redis is a broken environment, not a reason to test less.
+package redistest
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// EnvAddr names the environment variable that points tests at an existing Redis.
+const EnvAddr = "IDWEB_REDIS_ADDR"
+
+// Server is a redis-server used by one test.
+type Server struct {
+	// Addr is the server's host:port on loopback.
+	Addr string
+
+	mu       sync.Mutex
+	external bool
+	bin      string
+	dir      string
+	cmd      *exec.Cmd
+	exited   chan struct{}
+}
+
+// Start returns a running private Redis for t, stopped when t's cleanup runs.
+func Start(t testing.TB) *Server {
+	t.Helper()
+	if addr := os.Getenv(EnvAddr); addr != "" {
+		return &Server{Addr: addr, external: true}
+	}
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("redistest: redis-server not found on PATH and CI is set: install it (apt-get install redis-server)")
+		}
+		t.Skip("redistest: redis-server not found on PATH; install it or set " + EnvAddr)
+	}
+	s := &Server{bin: bin, dir: t.TempDir()}
+	var lastErr error
+	for attempt := 0; attempt < 5; attempt++ {
+		port, err := freePort()
+		if err != nil {
+			lastErr = err
+			continue
+		}
+		s.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+		if lastErr = s.start(); lastErr == nil {
+			t.Cleanup(s.Stop)
+			return s
+		}
+	}
+	t.Fatalf("redistest: could not start redis-server: %v", lastErr)
+	return nil
+}
+
+// External reports whether the server was given by IDWEB_REDIS_ADDR.
+func (s *Server) External() bool { return s.external }
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+func (s *Server) start() error {
+	_, port, _ := net.SplitHostPort(s.Addr)
+	cmd := exec.Command(s.bin,
+		"--port", port, "--bind", "127.0.0.1",
+		"--save", "", "--appendonly", "no",
+		"--dir", s.dir, "--daemonize", "no",
+		"--protected-mode", "yes", "--loglevel", "warning")
+	logf, err := os.Create(s.dir + "/redis-" + port + ".log")
+	if err != nil {
+		return err
+	}
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return err
+	}
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); logf.Close(); close(exited) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case <-exited:
+			out, _ := os.ReadFile(logf.Name())
+			return fmt.Errorf("redis-server exited at start: %s", strings.TrimSpace(string(out)))
+		default:
+		}
+		if Ping(s.Addr) == nil {
+			s.mu.Lock()
+			s.cmd, s.exited = cmd, exited
+			s.mu.Unlock()
+			return nil
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cmd.Process.Kill()
+	<-exited
+	return fmt.Errorf("redis-server on %s did not answer PING within 10s", s.Addr)
+}
+
+// Kill ends the server with SIGKILL, as a crash would. Restart brings it back
+// on the same address (empty: it keeps nothing on disk).
+func (s *Server) Kill() {
+	s.mu.Lock()
+	cmd, exited := s.cmd, s.exited
+	s.cmd = nil
+	s.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	cmd.Process.Kill()
+	<-exited
+}
+
+// Restart starts a killed or stopped server again on the same address.
+func (s *Server) Restart() error {
+	if s.external {
+		return fmt.Errorf("redistest: cannot restart an external server")
+	}
+	s.Kill()
+	var err error
+	for attempt := 0; attempt < 50; attempt++ { // the port may linger briefly
+		if err = s.start(); err == nil {
+			return nil
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return err
+}
+
+// Stop ends the server; it is called at cleanup and is safe to call twice.
+func (s *Server) Stop() { s.Kill() }
+
+// Ping sends PING to the Redis at addr with the raw protocol and reports
+// whether it answered PONG.
+func Ping(addr string) error {
+	_, err := Do(addr, "PING")
+	return err
+}
+
+// Do sends one command with the raw RESP protocol and returns the first reply
+// line, for tests that must not depend on a client library.
+func Do(addr string, args ...string) (string, error) {
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(2 * time.Second))
+	var b strings.Builder
+	fmt.Fprintf(&b, "*%d\r\n", len(args))
+	for _, a := range args {
+		fmt.Fprintf(&b, "$%d\r\n%s\r\n", len(a), a)
+	}
+	if _, err := c.Write([]byte(b.String())); err != nil {
+		return "", err
+	}
+	line, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil {
+		return "", err
+	}
+	line = strings.TrimRight(line, "\r\n")
+	if strings.HasPrefix(line, "-") {
+		return "", fmt.Errorf("redis: %s", line[1:])
+	}
+	return line, nil
+}
