@@ -184,4 +184,15 @@ func randomVerifier() string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-var _ = http.StatusOK
+func decodeJSON(t *testing.T, resp *http.Response, v any) {
+	t.Helper()
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+		t.Fatalf("decoding JSON answer (status %d): %v", resp.StatusCode, err)
+	}
+}
+
+func errorsAs(err error, target any) bool { return errors.As(err, target) }
+
+func ctxWithClient(c *http.Client) context.Context {
+	return context.WithValue(context.Background(), oauth2.HTTPClient, c)
+}

@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/hex"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -281,25 +280,22 @@ func (p *Provider) baseURL(r *http.Request) string {
 
 // ServeHTTP routes a request to the endpoint it names.
 func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	defer func() {
-		if v := recover(); v != nil { // never reached by design; fail safe, not open
-			p.logger.Error("identitywebtest: internal error", "path", r.URL.Path, "panic", fmt.Sprint(v))
-			http.Error(w, "internal error", http.StatusInternalServerError)
-		}
-	}()
 	rc := &requestContext{now: p.now(), base: p.baseURL(r), traceID: randomID(), correlationID: correlationID(r)}
 	rec := &RequestRecord{Time: rc.now, Method: r.Method, Path: r.URL.Path, CorrelationID: rc.correlationID}
 	rc.record = rec
-	sw := &statusWriter{ResponseWriter: w}
-	defer func() {
-		if rec.Status == 0 {
-			rec.Status = sw.status
-		}
+	// The record is appended when the status is written, before any byte
+	// reaches the client, so that a test reading Requests() right after its
+	// call returns always sees it.
+	sw := &statusWriter{ResponseWriter: w, onStatus: func(code int) {
+		rec.Status = code
 		p.record(rec)
-	}()
+	}}
+	defer sw.WriteHeader(http.StatusOK) // a handler that wrote nothing answered 200
 	if p.outage() {
-		rec.Endpoint, rec.Status = "outage", -1
-		dropConnection(sw)
+		rec.Endpoint = "outage"
+		sw.onStatus(-1)
+		sw.done = true
+		dropConnection(w)
 		return
 	}
 	p.route(sw, r, rc)
@@ -386,20 +382,21 @@ func (p *Provider) writeOAuthError(w http.ResponseWriter, rc *requestContext, e 
 // statusWriter remembers the status written, for the request log.
 type statusWriter struct {
 	http.ResponseWriter
-	status int
+	onStatus func(int)
+	done     bool
 }
 
 func (s *statusWriter) WriteHeader(code int) {
-	if s.status == 0 {
-		s.status = code
+	if s.done {
+		return
 	}
+	s.done = true
+	s.onStatus(code)
 	s.ResponseWriter.WriteHeader(code)
 }
 
 func (s *statusWriter) Write(b []byte) (int, error) {
-	if s.status == 0 {
-		s.status = http.StatusOK
-	}
+	s.WriteHeader(http.StatusOK)
 	return s.ResponseWriter.Write(b)
 }
 

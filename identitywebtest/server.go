@@ -2,6 +2,8 @@ package identitywebtest
 
 import (
 	"crypto/x509"
+	"io"
+	"log"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -27,7 +29,11 @@ func NewServer(t testing.TB, opts Options) *Server {
 	if err != nil {
 		t.Fatalf("identitywebtest: %v", err)
 	}
-	srv := httptest.NewTLSServer(p)
+	srv := httptest.NewUnstartedServer(p)
+	// Closing with connections open logs handshake noise; tests read the
+	// request log instead.
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
+	srv.StartTLS()
 	s := &Server{Provider: p, URL: srv.URL, srv: srv}
 	t.Cleanup(s.Close)
 	return s
