@@ -7,4 +7,4 @@ require (
 	golang.org/x/oauth2 v0.38.0
 )
 
-require github.com/go-jose/go-jose/v4 v4.1.4 // indirect
+require github.com/go-jose/go-jose/v4 v4.1.4

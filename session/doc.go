@@ -1,0 +1,10 @@
+// Package session keeps one key per browser session for identityweb's web-app
+// sign-in: over alexedwards/scs/v2 by default (server-side data, the cookie
+// holds only a token) or over gorilla/sessions. The session holds the signed-in
+// account (oid, tid, name, username) and a few ID-token claims — never tokens:
+// those live in the token cache under a partition derived from the session
+// key. The session token is renewed at sign-in (fixation defence) and its
+// cookie is HttpOnly, SameSite=Lax and Secure unless allowed for localhost.
+//
+// Status: planned; the package holds only this documentation for now.
+package session
