@@ -72,6 +72,8 @@ func assertion(t *testing.T, c *iwt.Certificate, o assertionOpts) string {
 	switch o.header {
 	case "x5t":
 		opts = opts.WithHeader("x5t", base64.RawURLEncoding.EncodeToString(s1[:]))
+	case "x5t#S256-std": // MSAL Go's form: standard base64 with padding
+		opts = opts.WithHeader("x5t#S256", base64.StdEncoding.EncodeToString(s256[:]))
 	case "kid-hex":
 		opts = opts.WithHeader("kid", hex.EncodeToString(s1[:]))
 	default:
@@ -123,7 +125,7 @@ func TestPrivateKeyJWT(t *testing.T) {
 		name   string
 		alg    jose.SignatureAlgorithm
 		header string
-	}{{"PS256 x5t#S256", jose.PS256, "x5t#S256"}, {"RS256 x5t", jose.RS256, "x5t"}, {"RS256 kid", jose.RS256, "kid-hex"}} {
+	}{{"PS256 x5t#S256", jose.PS256, "x5t#S256"}, {"RS256 x5t", jose.RS256, "x5t"}, {"RS256 kid", jose.RS256, "kid-hex"}, {"PS256 x5t#S256 std base64", jose.PS256, "x5t#S256-std"}} {
 		t.Run(tc.name, func(t *testing.T) {
 			o := base
 			o.alg, o.header = tc.alg, tc.header

@@ -3,6 +3,7 @@ package identitywebtest
 import (
 	"crypto/rsa"
 	"crypto/subtle"
+	"encoding/base64"
 	"net/http"
 	"net/url"
 	"strings"
@@ -190,19 +191,40 @@ func tenantIDOf(rc *requestContext) string {
 }
 
 // findCertificate picks the registered certificate the header names: by
-// x5t#S256, x5t, or kid (a thumbprint in hex or base64url).
+// x5t#S256, x5t, or kid (a SHA-1 thumbprint in hex, or an x5t value).
+// Thumbprints are accepted in base64url or standard base64, as Entra does
+// (MSAL sends standard base64 with padding).
 func (p *Provider) findCertificate(c *clientState, h jws.Header) *clientCert {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for _, cc := range c.certs {
 		switch {
-		case h.X5tS256 != "" && h.X5tS256 == cc.x5tS256,
-			h.X5tS256 == "" && h.X5t != "" && h.X5t == cc.x5t,
-			h.X5tS256 == "" && h.X5t == "" && h.Kid != "" && (strings.EqualFold(h.Kid, cc.sha1Hex) || h.Kid == cc.x5t || h.Kid == cc.x5tS256):
-			return cc
+		case h.X5tS256 != "":
+			if thumbEqual(h.X5tS256, cc.sha256[:]) {
+				return cc
+			}
+		case h.X5t != "":
+			if thumbEqual(h.X5t, cc.sha1[:]) {
+				return cc
+			}
+		case h.Kid != "":
+			if strings.EqualFold(h.Kid, cc.sha1Hex) || thumbEqual(h.Kid, cc.sha1[:]) || thumbEqual(h.Kid, cc.sha256[:]) {
+				return cc
+			}
 		}
 	}
 	return nil
+}
+
+// thumbEqual compares a thumbprint header value, in any base64 alphabet
+// with or without padding, to the raw digest.
+func thumbEqual(v string, digest []byte) bool {
+	for _, enc := range []*base64.Encoding{base64.RawURLEncoding, base64.URLEncoding, base64.StdEncoding, base64.RawStdEncoding} {
+		if b, err := enc.DecodeString(v); err == nil {
+			return subtle.ConstantTimeCompare(b, digest) == 1
+		}
+	}
+	return false
 }
 
 // AddCertificate registers a certificate for a client's assertions.

@@ -11,8 +11,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/go-identityweb/identityweb/internal/jws"
 )
 
 // Options configure a Provider. The zero value serves DefaultConfig with
@@ -105,10 +103,11 @@ type clientState struct {
 }
 
 type clientCert struct {
-	cert         *x509.Certificate
-	x5t, x5tS256 string
-	sha1Hex      string
-	revoked      bool
+	cert    *x509.Certificate
+	sha1    [20]byte
+	sha256  [32]byte
+	sha1Hex string
+	revoked bool
 }
 
 // NewProvider builds a provider from opts.
@@ -209,9 +208,8 @@ func (p *Provider) load(cfg *Config) error {
 }
 
 func newClientCert(cert *x509.Certificate) *clientCert {
-	x5t, x5tS256 := jws.Thumbprints(cert.Raw)
-	sum := sha1Sum(cert.Raw)
-	return &clientCert{cert: cert, x5t: x5t, x5tS256: x5tS256, sha1Hex: strings.ToUpper(hex.EncodeToString(sum[:]))}
+	s1 := sha1Sum(cert.Raw)
+	return &clientCert{cert: cert, sha1: s1, sha256: sha256.Sum256(cert.Raw), sha1Hex: strings.ToUpper(hex.EncodeToString(s1[:]))}
 }
 
 func (p *Provider) consentSet(oid, clientID string) map[string]bool {

@@ -118,6 +118,8 @@ func TestRefreshMultiResourceAndErrors(t *testing.T) {
 	}
 	_, err = refreshFor(s, api.RefreshToken, apiScope+" User.Read")
 	wantOAuthError(t, err, "invalid_scope", iwt.CodeMultipleResources)
+	_, err = refreshFor(s, api.RefreshToken, iwt.WebAPIIdentifierURI+"/nope")
+	wantOAuthError(t, err, "invalid_scope", iwt.CodeInvalidScope)
 	_, err = refreshFor(s, "rt.garbage", "User.Read")
 	wantOAuthError(t, err, "invalid_grant", iwt.CodeMalformedRequest)
 	// Another client cannot redeem the web app's refresh token.

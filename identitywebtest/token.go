@@ -121,7 +121,12 @@ func (p *Provider) grantClientCredentials(rc *requestContext, r *http.Request, f
 	if client.PublicClient {
 		return nil, invalidClient(CodeCredentialRequired, "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.")
 	}
-	fields := strings.Fields(form.Get("scope"))
+	var fields []string // OIDC scopes are ignored here, as Entra does (MSAL always adds them)
+	for _, f := range strings.Fields(form.Get("scope")) {
+		if !oidcScopes[f] {
+			fields = append(fields, f)
+		}
+	}
 	if len(fields) != 1 || !strings.HasSuffix(fields[0], "/.default") {
 		return nil, invalidScope(CodeDefaultScopeRequired, "The provided value for scope %s is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI).", truncate(form.Get("scope"), 256))
 	}
