@@ -7,5 +7,6 @@
 // One entry per token, keyed by every parameter that changes the answer, so a
 // cache hit is a map lookup whatever the number of cached tokens.
 //
-// Status: planned; the package holds only this documentation for now.
+// Status: Store and the Memory L1 are here; the tiered store, encryption and
+// Redis arrive with the cachestore issue.
 package cachestore

@@ -6,5 +6,6 @@
 // be listed in order; on a certificate-class error from the identity provider
 // the engine asks the source to reload and retries once, then moves on.
 //
-// Status: planned; the package holds only this documentation for now.
+// Status: Credential, Secret and the in-memory Certificate are here; files,
+// Key Vault, managed identity and workload identity sources are planned.
 package certsource

@@ -1,0 +1,207 @@
+package cachestore
+
+import (
+	"context"
+	"hash/maphash"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// MemoryOptions configure a Memory store. The zero value is usable.
+type MemoryOptions struct {
+	// MaxBytes bounds the bytes held (keys + values + a fixed per-entry
+	// overhead). Default: 256 MiB.
+	MaxBytes int64
+	// DefaultTTL applies to Set calls with ttl <= 0. Default: 24 hours.
+	DefaultTTL time.Duration
+	// Clock. Default: the system clock.
+	Clock Clock
+}
+
+// entryOverhead approximates the bytes an entry costs beyond its key and
+// value: the map slot, the entry struct and the clock ring slot.
+const entryOverhead = 96
+
+const memoryShards = 64
+
+// Memory is the bounded, TTL-aware in-memory store used as the L1 cache. A
+// Get is one map lookup under a shard's read lock, so it costs the same with
+// one entry or millions.
+//
+// Eviction: expired entries go first; then the CLOCK (second chance)
+// algorithm picks victims in each shard: a Get marks its entry referenced
+// with an atomic store (no write lock on the read path) and the eviction
+// hand spares referenced entries once. This approximates LRU at a fraction
+// of its cost under concurrent reads, which is what a token cache — many
+// hits on few hot entries, a long tail of idle ones — needs.
+type Memory struct {
+	clock    Clock
+	ttl      time.Duration
+	maxShard int64
+	seed     maphash.Seed
+	shards   [memoryShards]memShard
+}
+
+type memShard struct {
+	mu    sync.RWMutex
+	items map[string]*memEntry
+	ring  []*memEntry // CLOCK ring; nil slots are free
+	hand  int
+	bytes int64
+}
+
+type memEntry struct {
+	key     string
+	value   []byte
+	expires int64 // unix nanoseconds
+	slot    int
+	ref     atomic.Bool
+}
+
+// NewMemory returns an empty Memory store.
+func NewMemory(opts MemoryOptions) *Memory {
+	if opts.MaxBytes <= 0 {
+		opts.MaxBytes = 256 << 20
+	}
+	if opts.DefaultTTL <= 0 {
+		opts.DefaultTTL = 24 * time.Hour
+	}
+	if opts.Clock == nil {
+		opts.Clock = systemClock{}
+	}
+	m := &Memory{clock: opts.Clock, ttl: opts.DefaultTTL, maxShard: opts.MaxBytes / memoryShards, seed: maphash.MakeSeed()}
+	if m.maxShard < 1<<10 {
+		m.maxShard = 1 << 10
+	}
+	for i := range m.shards {
+		m.shards[i].items = map[string]*memEntry{}
+	}
+	return m
+}
+
+func (m *Memory) shard(key string) *memShard {
+	return &m.shards[maphash.String(m.seed, key)%memoryShards]
+}
+
+// Get returns the live value under key.
+func (m *Memory) Get(_ context.Context, key string) ([]byte, bool, error) {
+	v, ok := m.Lookup(key)
+	return v, ok, nil
+}
+
+// Lookup is Get without a context or an error, for callers that hold the
+// concrete type on a hot path.
+func (m *Memory) Lookup(key string) ([]byte, bool) {
+	s := m.shard(key)
+	s.mu.RLock()
+	e := s.items[key]
+	s.mu.RUnlock()
+	if e == nil || m.clock.Now().UnixNano() >= e.expires {
+		return nil, false
+	}
+	if !e.ref.Load() {
+		e.ref.Store(true)
+	}
+	return e.value, true
+}
+
+// Set stores value under key for ttl.
+func (m *Memory) Set(_ context.Context, key string, value []byte, ttl time.Duration) error {
+	if ttl <= 0 {
+		ttl = m.ttl
+	}
+	now := m.clock.Now().UnixNano()
+	e := &memEntry{key: key, value: value, expires: now + int64(ttl)}
+	size := entrySize(e)
+	s := m.shard(key)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if old := s.items[key]; old != nil {
+		s.remove(old)
+	}
+	if size > m.maxShard {
+		return nil // larger than a shard's budget: not cached
+	}
+	for s.bytes+size > m.maxShard {
+		s.evictOne(now)
+	}
+	s.items[key] = e
+	s.bytes += size
+	e.slot = len(s.ring)
+	s.ring = append(s.ring, e)
+	return nil
+}
+
+// Delete removes key.
+func (m *Memory) Delete(_ context.Context, key string) error {
+	s := m.shard(key)
+	s.mu.Lock()
+	if e := s.items[key]; e != nil {
+		s.remove(e)
+	}
+	s.mu.Unlock()
+	return nil
+}
+
+// Len returns the number of entries held (live or not yet swept).
+func (m *Memory) Len() int {
+	n := 0
+	for i := range m.shards {
+		s := &m.shards[i]
+		s.mu.RLock()
+		n += len(s.items)
+		s.mu.RUnlock()
+	}
+	return n
+}
+
+// Bytes returns the accounted size of the entries held.
+func (m *Memory) Bytes() int64 {
+	var n int64
+	for i := range m.shards {
+		s := &m.shards[i]
+		s.mu.RLock()
+		n += s.bytes
+		s.mu.RUnlock()
+	}
+	return n
+}
+
+func entrySize(e *memEntry) int64 { return int64(len(e.key) + len(e.value) + entryOverhead) }
+
+// remove takes e out of the shard; s.mu must be held.
+func (s *memShard) remove(e *memEntry) {
+	delete(s.items, e.key)
+	s.bytes -= entrySize(e)
+	last := len(s.ring) - 1
+	moved := s.ring[last]
+	s.ring[e.slot] = moved
+	moved.slot = e.slot
+	s.ring[last] = nil
+	s.ring = s.ring[:last]
+	if s.hand >= len(s.ring) {
+		s.hand = 0
+	}
+}
+
+// evictOne removes one entry: an expired one if the hand meets it, else the
+// first unreferenced one, clearing reference bits on the way.
+func (s *memShard) evictOne(now int64) {
+	for {
+		if len(s.ring) == 0 {
+			s.bytes = 0
+			return
+		}
+		if s.hand >= len(s.ring) {
+			s.hand = 0
+		}
+		e := s.ring[s.hand]
+		if now >= e.expires || !e.ref.Load() {
+			s.remove(e)
+			return
+		}
+		e.ref.Store(false)
+		s.hand++
+	}
+}
