@@ -7,4 +7,11 @@ require (
 	golang.org/x/oauth2 v0.38.0
 )
 
-require github.com/go-jose/go-jose/v4 v4.1.4
+require (
+	github.com/go-jose/go-jose/v4 v4.1.4
+	go.opentelemetry.io/otel v1.47.0
+	go.opentelemetry.io/otel/metric v1.47.0
+	golang.org/x/sync v0.25.0
+)
+
+require github.com/cespare/xxhash/v2 v2.3.0 // indirect

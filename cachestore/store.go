@@ -32,3 +32,18 @@ type Clock interface {
 type systemClock struct{}
 
 func (systemClock) Now() time.Time { return time.Now() }
+
+// Level is the cache level that answered a Get.
+type Level uint8
+
+// Cache levels.
+const (
+	LevelL1 Level = 1
+	LevelL2 Level = 2
+)
+
+// Leveled is implemented by stores with several levels (Tiered) to report
+// which level answered, for the token metadata.
+type Leveled interface {
+	GetLevel(ctx context.Context, key string) ([]byte, Level, bool, error)
+}

@@ -1,0 +1,206 @@
+package identityweb
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/go-identityweb/identityweb/cachestore"
+)
+
+// acquire serves a token from the cache or, on a miss, from the provider.
+// scopes are normalized and must not be retained: the hit path allocates
+// only the key and the access token string.
+func (a *TokenAcquirer) acquire(ctx context.Context, kind byte, tenant string, scopes []string, partition, assertion string, o *callOptions) (Result, error) {
+	start := a.clock.Now()
+	key := a.tokenKey(kind, tenant, scopes, partition)
+	var fb fallback
+	var inCache time.Duration
+	reason := RefreshNoCachedToken
+	switch {
+	case o.force:
+		reason = RefreshForced
+	case o.claims != "":
+		reason = RefreshClaims
+	default:
+		e, level, ok, d := a.lookup(ctx, key)
+		inCache = d
+		if ok {
+			now := a.clock.Now()
+			if now.Unix() < e.expiresOn-int64(a.opts.ExpiryBuffer/time.Second) {
+				if e.refreshOn != 0 && now.Unix() >= e.refreshOn {
+					a.refreshInBackground(kind, tenant, scopes, partition, assertion, key, o)
+				}
+				res := resultFrom(&e)
+				res.Metadata = Metadata{Source: SourceCache, CacheLevel: level, DurationInCache: d, DurationTotal: a.clock.Now().Sub(start)}
+				a.metrics.acquired(ctx, kind, SourceCache, level, res.Metadata.DurationTotal)
+				return res, nil
+			}
+			fb = fallback{entry: e, level: level, ok: true}
+			reason = RefreshExpired
+		}
+	}
+	return a.miss(ctx, a.slow(kind, tenant, scopes, partition, assertion, o), key, fb, reason, start, inCache)
+}
+
+// fallback is a cached token past its refresh margin but maybe still valid:
+// served when the provider cannot be reached.
+type fallback struct {
+	entry tokenEntry
+	level CacheLevel
+	ok    bool
+}
+
+// slowReq is a request on the miss path, holding copies only.
+type slowReq struct {
+	kind      byte
+	tenant    string
+	scopes    string // space-separated, normalized
+	partition string
+	assertion string
+	force     bool // skip the cache re-check inside the flight
+	claims    string
+	session   bool
+}
+
+func (a *TokenAcquirer) slow(kind byte, tenant string, scopes []string, partition, assertion string, o *callOptions) slowReq {
+	return slowReq{kind: kind, tenant: tenant, scopes: strings.Join(scopes, " "), partition: partition,
+		assertion: assertion, force: o.force || o.claims != "", claims: o.claims}
+}
+
+func (a *TokenAcquirer) lookup(ctx context.Context, key string) (tokenEntry, CacheLevel, bool, time.Duration) {
+	t0 := a.clock.Now()
+	var b []byte
+	var ok bool
+	level := CacheLevelL1
+	switch {
+	case a.mem != nil:
+		b, ok = a.mem.Lookup(key)
+	case a.leveled != nil:
+		bb, cl, found, err := a.leveled.GetLevel(ctx, key)
+		b, ok = bb, found
+		if err != nil {
+			a.logger.LogAttrs(ctx, levelWarn, "identityweb: token cache read failed; going to the identity provider", errAttr(err))
+		}
+		if cl == cachestore.LevelL2 {
+			level = CacheLevelL2
+		}
+	default:
+		var err error
+		b, ok, err = a.cache.Get(ctx, key)
+		if err != nil {
+			a.logger.LogAttrs(ctx, levelWarn, "identityweb: token cache read failed; going to the identity provider", errAttr(err))
+		}
+	}
+	d := a.clock.Now().Sub(t0)
+	if !ok {
+		return tokenEntry{}, CacheLevelNone, false, d
+	}
+	e, valid := decodeToken(b, false)
+	if !valid {
+		a.logger.LogAttrs(ctx, levelWarn, "identityweb: ignoring a corrupt token cache entry")
+		return tokenEntry{}, CacheLevelNone, false, d
+	}
+	return e, level, true, d
+}
+
+func resultFrom(e *tokenEntry) Result {
+	r := Result{AccessToken: e.accessToken, TokenType: e.tokenType, ExpiresOn: time.Unix(e.expiresOn, 0)}
+	if r.TokenType == "" {
+		r.TokenType = "Bearer"
+	}
+	if e.extExpiresOn != 0 {
+		r.ExtExpiresOn = time.Unix(e.extExpiresOn, 0)
+	}
+	if e.refreshOn != 0 {
+		r.RefreshOn = time.Unix(e.refreshOn, 0)
+	}
+	return r
+}
+
+// fetched is the outcome of one flight to the provider.
+type fetched struct {
+	entry  tokenEntry
+	inHTTP time.Duration
+	cached bool // the flight found a fresh token in the cache (another flight wrote it)
+	level  CacheLevel
+	extra  *Result // RedeemCode: account and ID token
+}
+
+func (a *TokenAcquirer) miss(ctx context.Context, s slowReq, key string, fb fallback, reason RefreshReason, start time.Time, inCache time.Duration) (Result, error) {
+	now := a.clock.Now()
+	if until, ok := a.throttle.get(key, now); ok {
+		te := &ThrottledError{RetryAfter: until}
+		if res, ok := a.serveStale(ctx, s, fb, start, te); ok {
+			return res, nil
+		}
+		return Result{}, te
+	}
+	flightKey := key + "\x00" + s.claims
+	if s.force {
+		flightKey += "\x00f"
+	}
+	ch := a.flight.DoChan(flightKey, func() (any, error) {
+		// The flight outlives any one caller's cancellation; the HTTP
+		// client's timeout bounds it.
+		fctx := context.WithoutCancel(ctx)
+		return a.fetch(fctx, s, key)
+	})
+	var res singleflightResult
+	select {
+	case r := <-ch:
+		res = singleflightResult{r.Val, r.Err}
+	case <-ctx.Done():
+		return Result{}, ctx.Err()
+	}
+	if res.err != nil {
+		err := res.err
+		var ra *retryAfterError
+		if errors.As(err, &ra) {
+			a.throttle.set(key, ra.until)
+			err = &ThrottledError{RetryAfter: ra.until, Cause: ra.cause}
+		}
+		if r, ok := a.serveStale(ctx, s, fb, start, err); ok {
+			return r, nil
+		}
+		return Result{}, err
+	}
+	f := res.val.(*fetched)
+	out := resultFrom(&f.entry)
+	if f.extra != nil {
+		out.IDToken, out.Account = f.extra.IDToken, f.extra.Account
+	}
+	out.Metadata = Metadata{Source: SourceIdentityProvider, CacheLevel: CacheLevelNone, RefreshReason: reason,
+		DurationInHTTP: f.inHTTP, DurationInCache: inCache}
+	if f.cached {
+		out.Metadata = Metadata{Source: SourceCache, CacheLevel: f.level, DurationInCache: inCache}
+	}
+	out.Metadata.DurationTotal = a.clock.Now().Sub(start)
+	a.metrics.acquired(ctx, s.kind, out.Metadata.Source, out.Metadata.CacheLevel, out.Metadata.DurationTotal)
+	return out, nil
+}
+
+type singleflightResult struct {
+	val any
+	err error
+}
+
+// serveStale returns the cached token when the provider failed for a reason
+// other than the user or the app itself, and the token has not truly
+// expired: an outage must not fail requests that a valid token can serve.
+func (a *TokenAcquirer) serveStale(ctx context.Context, s slowReq, fb fallback, start time.Time, cause error) (Result, bool) {
+	if !fb.ok || errors.Is(cause, ErrInteractionRequired) || errors.Is(cause, ErrInvalidClient) {
+		return Result{}, false
+	}
+	if !a.clock.Now().Before(time.Unix(fb.entry.expiresOn, 0)) {
+		return Result{}, false
+	}
+	a.logger.LogAttrs(ctx, levelWarn, "identityweb: the identity provider failed; serving a cached token that is still valid",
+		strAttr("kind", kindNames[kindIndex(s.kind)]), errAttr(cause))
+	r := resultFrom(&fb.entry)
+	r.Metadata = Metadata{Source: SourceCache, CacheLevel: fb.level, RefreshReason: RefreshExpired, Stale: true,
+		DurationTotal: a.clock.Now().Sub(start)}
+	a.metrics.acquired(ctx, s.kind, SourceCache, fb.level, r.Metadata.DurationTotal)
+	return r, true
+}

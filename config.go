@@ -1,0 +1,101 @@
+package identityweb
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+)
+
+// Config identifies the application and its identity provider. Its fields
+// mirror Microsoft.Identity.Web's "AzureAd" configuration section.
+//
+// For Microsoft Entra ID set Instance (default
+// "https://login.microsoftonline.com/"), TenantID and ClientID. For any other
+// OpenID Provider set Authority to its issuer URL (discovery is used) and
+// ClientID.
+type Config struct {
+	// Instance is the Entra cloud instance. Default:
+	// "https://login.microsoftonline.com/".
+	Instance string `json:"Instance"`
+	// TenantID is a tenant id or domain, or "common" / "organizations" for
+	// multi-tenant apps.
+	TenantID string `json:"TenantId"`
+	// ClientID is the application (client) id.
+	ClientID string `json:"ClientId"`
+	// Authority is the issuer URL of a non-Entra OpenID Provider. When set,
+	// Instance and TenantID are not used.
+	Authority string `json:"Authority"`
+	// ClientSecret is a client secret (development only: prefer
+	// certificates or managed identity). Options.Credential overrides it.
+	ClientSecret string `json:"ClientSecret"`
+	// OnBehalfOfGrant selects the on-behalf-of grant: "jwt-bearer" (Entra's,
+	// the default with Instance/TenantID) or "token-exchange" (RFC 8693, the
+	// default with Authority).
+	OnBehalfOfGrant string `json:"OnBehalfOfGrant"`
+}
+
+// DefaultInstance is Entra ID's public cloud instance.
+const DefaultInstance = "https://login.microsoftonline.com/"
+
+// On-behalf-of grant names for Config.OnBehalfOfGrant.
+const (
+	GrantJWTBearer     = "jwt-bearer"
+	GrantTokenExchange = "token-exchange"
+)
+
+// ErrConfig is matched (errors.Is) by every configuration error.
+var ErrConfig = errors.New("identityweb: invalid configuration")
+
+type configError struct{ field, msg string }
+
+func (e *configError) Error() string { return "identityweb: config " + e.field + ": " + e.msg }
+func (e *configError) Is(t error) bool { return t == ErrConfig }
+
+// validate fills defaults and checks c; it names the field that is wrong
+// and what to put there.
+func (c *Config) validate() error {
+	if c.ClientID == "" {
+		return &configError{"ClientId", "is required: the application (client) id of the app registration"}
+	}
+	if c.Authority != "" {
+		u, err := url.Parse(c.Authority)
+		if err != nil || u.Scheme != "https" && !isLoopbackHost(u.Hostname()) || u.Host == "" {
+			return &configError{"Authority", "must be the provider's issuer URL, https://… (http only on loopback)"}
+		}
+		c.Authority = strings.TrimRight(c.Authority, "/")
+		if c.OnBehalfOfGrant == "" {
+			c.OnBehalfOfGrant = GrantTokenExchange
+		}
+	} else {
+		if c.Instance == "" {
+			c.Instance = DefaultInstance
+		}
+		u, err := url.Parse(c.Instance)
+		if err != nil || u.Host == "" || u.Scheme != "https" && !isLoopbackHost(u.Hostname()) {
+			return &configError{"Instance", fmt.Sprintf("must be an https URL such as %q", DefaultInstance)}
+		}
+		if !strings.HasSuffix(c.Instance, "/") {
+			c.Instance += "/"
+		}
+		if c.TenantID == "" {
+			return &configError{"TenantId", `is required: the tenant id or domain, or "organizations"/"common" for multi-tenant apps`}
+		}
+		if strings.ContainsAny(c.TenantID, "/?#") {
+			return &configError{"TenantId", "must be a tenant id or domain, without '/'"}
+		}
+		if c.OnBehalfOfGrant == "" {
+			c.OnBehalfOfGrant = GrantJWTBearer
+		}
+	}
+	if c.OnBehalfOfGrant != GrantJWTBearer && c.OnBehalfOfGrant != GrantTokenExchange {
+		return &configError{"OnBehalfOfGrant", `must be "jwt-bearer" or "token-exchange"`}
+	}
+	return nil
+}
+
+func (c *Config) isEntra() bool { return c.Authority == "" }
+
+func isLoopbackHost(h string) bool {
+	return h == "localhost" || h == "127.0.0.1" || h == "::1" || strings.HasPrefix(h, "127.")
+}

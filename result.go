@@ -1,0 +1,107 @@
+package identityweb
+
+import "time"
+
+// Result is an acquired access token and how it was obtained.
+type Result struct {
+	// AccessToken is the token to send as "Authorization: Bearer …".
+	AccessToken string
+	// TokenType is the token type, usually "Bearer".
+	TokenType string
+	// ExpiresOn is when the token expires (the provider's exp).
+	ExpiresOn time.Time
+	// ExtExpiresOn is Entra's extended expiry (ext_expires_in); zero if absent.
+	ExtExpiresOn time.Time
+	// RefreshOn is when the token is refreshed proactively in the
+	// background; zero when it is refreshed only as it nears ExpiresOn.
+	RefreshOn time.Time
+	// IDToken is the raw ID token; set only by RedeemCode.
+	IDToken string
+	// Account is the signed-in user; set only by RedeemCode.
+	Account *Account
+	// Metadata says where the token came from and what it cost.
+	Metadata Metadata
+}
+
+// Account is a user known to the token cache.
+type Account struct {
+	ObjectID string // oid
+	TenantID string // tid
+	Username string // preferred_username
+	Name     string // name
+}
+
+// Metadata is what Microsoft's high-availability guidance asks apps to
+// monitor for every acquisition (MSAL's AuthenticationResultMetadata).
+type Metadata struct {
+	// Source is where the token came from.
+	Source TokenSource
+	// CacheLevel is the cache level that served it (CacheLevelNone when the
+	// identity provider did).
+	CacheLevel CacheLevel
+	// RefreshReason says why the provider was asked (RefreshNotApplicable
+	// when the cache answered and nothing was refreshed).
+	RefreshReason RefreshReason
+	// DurationTotal is the time spent in the library.
+	DurationTotal time.Duration
+	// DurationInCache is the time spent reading and writing the cache.
+	DurationInCache time.Duration
+	// DurationInHTTP is the time spent in HTTP calls to the provider.
+	DurationInHTTP time.Duration
+	// Stale is true when the provider could not be reached and a token past
+	// its refresh time (but before its expiry) was served instead of failing.
+	Stale bool
+}
+
+// TokenSource is where a token came from.
+type TokenSource uint8
+
+// Token sources.
+const (
+	SourceIdentityProvider TokenSource = iota
+	SourceCache
+)
+
+func (s TokenSource) String() string {
+	if s == SourceCache {
+		return "cache"
+	}
+	return "identity_provider"
+}
+
+// CacheLevel is the cache level that served a token.
+type CacheLevel uint8
+
+// Cache levels.
+const (
+	CacheLevelNone CacheLevel = iota
+	CacheLevelL1
+	CacheLevelL2
+)
+
+func (l CacheLevel) String() string {
+	switch l {
+	case CacheLevelL1:
+		return "l1"
+	case CacheLevelL2:
+		return "l2"
+	}
+	return "none"
+}
+
+// RefreshReason says why a token was requested from the provider.
+type RefreshReason uint8
+
+// Refresh reasons, as MSAL's CacheRefreshReason.
+const (
+	RefreshNotApplicable RefreshReason = iota
+	RefreshForced
+	RefreshNoCachedToken
+	RefreshExpired
+	RefreshProactive
+	RefreshClaims
+)
+
+func (r RefreshReason) String() string {
+	return [...]string{"not_applicable", "force_refresh", "no_cached_token", "expired", "proactively_refreshed", "claims"}[r]
+}
