@@ -96,12 +96,9 @@ func (a *TokenAcquirer) Close() error {
 // ForApp returns an app token for scope, a resource's "/.default" scope
 // ("api://my-api/.default"), with the client credentials grant.
 func (a *TokenAcquirer) ForApp(ctx context.Context, scope string, opts ...CallOption) (Result, error) {
-	var o callOptions
-	for _, opt := range opts {
-		opt.apply(&o)
-	}
+	o := collect(opts)
 	scopes := [1]string{scope}
-	return a.acquire(ctx, kindApp, a.tenant(&o), scopes[:], "", "", &o)
+	return a.acquire(ctx, kindApp, a.tenant(&o), scopes[:], "", "", o)
 }
 
 // OnBehalfOf exchanges the incoming access token of an API's caller for a
@@ -111,21 +108,18 @@ func (a *TokenAcquirer) ForApp(ctx context.Context, scope string, opts ...CallOp
 // token are kept under the session key, and assertion may be empty on later
 // calls.
 func (a *TokenAcquirer) OnBehalfOf(ctx context.Context, assertion string, scopes []string, opts ...CallOption) (Result, error) {
-	var o callOptions
-	for _, opt := range opts {
-		opt.apply(&o)
-	}
+	o := collect(opts)
 	scopes = normalizeScopes(scopes)
 	if len(scopes) == 0 {
 		return Result{}, errors.New("identityweb: OnBehalfOf needs at least one scope of the downstream API")
 	}
 	if o.session != "" {
-		return a.acquire(ctx, kindLongRunning, a.tenant(&o), scopes, a.sessions.get(o.session), assertion, &o)
+		return a.acquire(ctx, kindLongRunning, a.tenant(&o), scopes, a.sessions.get(o.session), assertion, o)
 	}
 	if assertion == "" {
 		return Result{}, errors.New("identityweb: OnBehalfOf needs the incoming access token")
 	}
-	return a.acquire(ctx, kindOBO, a.tenant(&o), scopes, a.obo.get(assertion), assertion, &o)
+	return a.acquire(ctx, kindOBO, a.tenant(&o), scopes, a.obo.get(assertion), assertion, o)
 }
 
 // ForUser returns a token for the signed-in user of the partition named by
@@ -134,14 +128,24 @@ func (a *TokenAcquirer) OnBehalfOf(ctx context.Context, assertion string, scopes
 // (consent, claims, revoked refresh token), the error matches
 // ErrInteractionRequired: send the user through sign-in.
 func (a *TokenAcquirer) ForUser(ctx context.Context, scopes []string, opts ...CallOption) (Result, error) {
-	var o callOptions
-	for _, opt := range opts {
-		opt.apply(&o)
-	}
+	o := collect(opts)
 	if o.partition == "" {
 		return Result{}, errors.New("identityweb: ForUser needs WithPartition (the session key) or a UserSession")
 	}
 	return a.Session(o.partition).ForUser(ctx, scopes, opts...)
+}
+
+// collect applies opts. Only calls that pass options pay for the
+// allocation (apply is an interface call, so its argument escapes).
+func collect(opts []CallOption) callOptions {
+	if len(opts) == 0 {
+		return callOptions{}
+	}
+	o := new(callOptions)
+	for _, opt := range opts {
+		opt.apply(o)
+	}
+	return *o
 }
 
 func (a *TokenAcquirer) tenant(o *callOptions) string {
@@ -171,13 +175,10 @@ func (a *TokenAcquirer) Session(sessionKey string) UserSession {
 
 // ForUser returns a token for the session's user; see TokenAcquirer.ForUser.
 func (s UserSession) ForUser(ctx context.Context, scopes []string, opts ...CallOption) (Result, error) {
-	var o callOptions
-	for _, opt := range opts {
-		opt.apply(&o)
-	}
+	o := collect(opts)
 	scopes = normalizeScopes(scopes)
 	if len(scopes) == 0 {
 		return Result{}, errors.New("identityweb: ForUser needs at least one scope of the downstream API")
 	}
-	return s.a.acquire(ctx, kindUser, s.a.tenant(&o), scopes, s.partition, "", &o)
+	return s.a.acquire(ctx, kindUser, s.a.tenant(&o), scopes, s.partition, "", o)
 }

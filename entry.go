@@ -3,6 +3,7 @@ package identityweb
 import (
 	"encoding/binary"
 	"strings"
+	"unsafe"
 )
 
 // Cache entries are encoded in a small versioned binary format: one entry
@@ -92,7 +93,10 @@ func decodeToken(b []byte, withScopes bool) (tokenEntry, bool) {
 	if !r.ok || len(at) == 0 {
 		return e, false
 	}
-	e.accessToken = string(at)
+	// The string shares the entry's bytes: stores never modify a value
+	// after Set or after returning it (the cachestore.Store contract), so
+	// the bytes are immutable and the hit path needs no copy.
+	e.accessToken = unsafe.String(&at[0], len(at))
 	if len(tt) > 0 {
 		e.tokenType = string(tt)
 	}

@@ -87,7 +87,7 @@ func (a *TokenAcquirer) fetchWithRefreshToken(ctx context.Context, s slowReq, ke
 	unlock := a.partitionLock(s.partition)
 	defer unlock()
 	if !s.force { // another flight of this partition may have just refreshed
-		if e, level, ok, _ := a.lookup(ctx, key); ok && a.clock.Now().Unix() < e.expiresOn-int64(a.opts.ExpiryBuffer/time.Second) {
+		if e, level, ok, now := a.lookup(ctx, key, a.clock.Now()); ok && now.Unix() < e.expiresOn-int64(a.opts.ExpiryBuffer/time.Second) {
 			return &fetched{entry: e, cached: true, level: level}, nil
 		}
 	}
@@ -182,10 +182,7 @@ type AuthCode struct {
 // and the account read from it.
 func (s UserSession) RedeemCode(ctx context.Context, code AuthCode, scopes []string, opts ...CallOption) (Result, error) {
 	a := s.a
-	var o callOptions
-	for _, opt := range opts {
-		opt.apply(&o)
-	}
+	o := collect(opts)
 	start := a.clock.Now()
 	scopes = normalizeScopes(scopes)
 	tenant := a.tenant(&o)

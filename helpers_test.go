@@ -129,3 +129,20 @@ func join(s []string) string {
 }
 
 var bg = context.Background()
+
+func cacheKeys(t *testing.T, a *identityweb.TokenAcquirer) []string {
+	return identityweb.CacheKeysForTest(t, a, apiDefault)
+}
+
+// benchCode is env.code for benchmarks.
+func benchCode(b *testing.B, e *env) identityweb.AuthCode {
+	verifier := oauth2.GenerateVerifier()
+	q := url.Values{"client_id": {iwt.WebAppClientID}, "response_type": {"code"}, "redirect_uri": {redirect},
+		"scope": {"openid profile offline_access " + apiScope}, "state": {"s"},
+		"code_challenge": {oauth2.S256ChallengeFromVerifier(verifier)}, "code_challenge_method": {"S256"}}
+	back, err := e.idp.NewBrowser().SignIn(e.idp.AuthorizeEndpoint(tenant)+"?"+q.Encode(), iwt.AliceUsername, "", true)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return identityweb.AuthCode{Code: back.Query().Get("code"), CodeVerifier: verifier, RedirectURI: redirect}
+}

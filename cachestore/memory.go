@@ -92,12 +92,16 @@ func (m *Memory) Get(_ context.Context, key string) ([]byte, bool, error) {
 
 // Lookup is Get without a context or an error, for callers that hold the
 // concrete type on a hot path.
-func (m *Memory) Lookup(key string) ([]byte, bool) {
+func (m *Memory) Lookup(key string) ([]byte, bool) { return m.LookupAt(key, m.clock.Now()) }
+
+// LookupAt is Lookup at a time the caller has already read from the
+// store's clock (reading a clock costs ~25–100 ns).
+func (m *Memory) LookupAt(key string, now time.Time) ([]byte, bool) {
 	s := m.shard(key)
 	s.mu.RLock()
 	e := s.items[key]
 	s.mu.RUnlock()
-	if e == nil || m.clock.Now().UnixNano() >= e.expires {
+	if e == nil || now.UnixNano() >= e.expires {
 		return nil, false
 	}
 	if !e.ref.Load() {
