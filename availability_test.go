@@ -203,4 +203,3 @@ func TestTenantOverride(t *testing.T) {
 		t.Fatalf("request went to tenant %q", recs[len(recs)-1].Tenant)
 	}
 }
-

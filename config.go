@@ -49,7 +49,7 @@ var ErrConfig = errors.New("identityweb: invalid configuration")
 
 type configError struct{ field, msg string }
 
-func (e *configError) Error() string { return "identityweb: config " + e.field + ": " + e.msg }
+func (e *configError) Error() string   { return "identityweb: config " + e.field + ": " + e.msg }
 func (e *configError) Is(t error) bool { return t == ErrConfig }
 
 // validate fills defaults and checks c; it names the field that is wrong

@@ -115,7 +115,9 @@ func WithClaims(claims string) CallOption {
 
 // WithTenant acquires in another tenant than Config.TenantID (multi-tenant
 // apps; Entra only).
-func WithTenant(tenant string) CallOption { return optionFunc(func(o *callOptions) { o.tenant = tenant }) }
+func WithTenant(tenant string) CallOption {
+	return optionFunc(func(o *callOptions) { o.tenant = tenant })
+}
 
 // WithPartition names the user's cache partition: the session key of the
 // signed-in browser session. ForUser, RedeemCode and RemoveAccount need it

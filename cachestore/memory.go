@@ -189,9 +189,16 @@ func (s *memShard) remove(e *memEntry) {
 	}
 }
 
-// evictOne removes one entry: an expired one if the hand meets it, else the
-// first unreferenced one, clearing reference bits on the way.
+// evictOne removes one entry: an expired one among the next 32 from the
+// hand if there is one, else the first unreferenced one, clearing reference
+// bits on the way (CLOCK).
 func (s *memShard) evictOne(now int64) {
+	for i, n := 0, len(s.ring); i < 32 && i < n; i++ {
+		if e := s.ring[(s.hand+i)%n]; now >= e.expires {
+			s.remove(e)
+			return
+		}
+	}
 	for {
 		if len(s.ring) == 0 {
 			s.bytes = 0

@@ -92,22 +92,24 @@ func TestMemoryClockSparesHotEntries(t *testing.T) {
 func TestMemoryExpiredEvictedFirst(t *testing.T) {
 	ctx := context.Background()
 	clk := &fakeClock{t: time.Unix(1_700_000_000, 0)}
-	m := cachestore.NewMemory(cachestore.MemoryOptions{MaxBytes: 64 << 10, Clock: clk})
-	for i := 0; i < 200; i++ {
+	// 2,000 expired and 2,000 live entries of ~210 accounted bytes each in
+	// 64 shards of 11 KiB: room for the live ones, not for both.
+	m := cachestore.NewMemory(cachestore.MemoryOptions{MaxBytes: 64 * 11 << 10, Clock: clk})
+	for i := 0; i < 2000; i++ {
 		m.Set(ctx, fmt.Sprint("short-", i), make([]byte, 100), time.Second)
 	}
 	clk.Advance(2 * time.Second)
-	for i := 0; i < 200; i++ {
+	for i := 0; i < 2000; i++ {
 		m.Set(ctx, fmt.Sprint("long-", i), make([]byte, 100), time.Hour)
 	}
 	live := 0
-	for i := 0; i < 200; i++ {
+	for i := 0; i < 2000; i++ {
 		if _, ok, _ := m.Get(ctx, fmt.Sprint("long-", i)); ok {
 			live++
 		}
 	}
-	if live < 150 {
-		t.Fatalf("only %d of 200 live entries kept while expired ones were available", live)
+	if live < 1980 {
+		t.Fatalf("only %d of 2000 live entries kept while expired ones were available", live)
 	}
 }
 
