@@ -7,9 +7,42 @@
 //
 // It works with Microsoft Entra ID and with any standards OpenID Provider.
 //
-// Status: the project is being built capability by capability. This
-// release holds the development identity provider (package identitywebtest,
-// runnable as samples/devidp) that every other part is tested against; the
-// configuration, sign-in middleware, bearer validation and token acquisition
-// of this package arrive with the next releases.
+// # Token acquisition
+//
+// TokenAcquirer is what MSAL's confidential client is to Microsoft.Identity.Web,
+// and what web apps, web APIs and daemons share:
+//
+//	acq, err := identityweb.NewTokenAcquirer(identityweb.Config{
+//		TenantID: "contoso.onmicrosoft.com", ClientID: "…",
+//	}, identityweb.Options{Credential: cert})
+//	res, err := acq.ForApp(ctx, "api://downstream/.default")              // client credentials
+//	res, err = acq.OnBehalfOf(ctx, incomingToken, []string{"User.Read"}) // OBO
+//	s := acq.Session(sessionKey)                                         // per browser session
+//	res, err = s.RedeemCode(ctx, code, scopes)                           // at sign-in
+//	res, err = s.ForUser(ctx, scopes)                                    // later: cache or refresh token
+//
+// Every Result carries Metadata (source, cache level, refresh reason, time
+// in cache and in HTTP); the same figures go out as OpenTelemetry metrics
+// (MetricAcquisitions, MetricDuration, MetricIdPRequests,
+// MetricRefreshFailures) through Options.MeterProvider.
+//
+// Availability, by default: one entry per token and an O(1) cache hit that
+// allocates once; one request per missing token whatever the number of
+// concurrent callers; past a token's refresh_on (Entra's refresh_in, or half
+// the lifetime from 2 hours) the cached token is served while one background
+// request renews it, backing off when the provider is down; when the
+// provider fails, a token that has not truly expired is served (Metadata.Stale)
+// rather than an error; a 5xx or a timeout is retried once after ~1 s; a
+// 429/503 with Retry-After is not retried and identical requests fail fast
+// with *ThrottledError until it passes; a certificate-class AADSTS error makes
+// the credential reload once and the request retry.
+//
+// Errors are *OAuthError (with the AADSTS codes, correlation id and claims)
+// matching ErrInteractionRequired (send the user to sign in) or
+// ErrInvalidClient, *ThrottledError matching ErrThrottled, and ErrConfig for
+// configuration mistakes. No error, log line or metric holds a token, an
+// assertion or a secret.
+//
+// Status: the token engine is here; web-app sign-in, web-API protection and
+// downstream API clients of this package arrive with the next releases.
 package identityweb

@@ -2,6 +2,7 @@ package identityweb
 
 import (
 	"context"
+	"log/slog"
 	"hash/maphash"
 	"net/url"
 	"slices"
@@ -207,6 +208,13 @@ func (s UserSession) RedeemCode(ctx context.Context, code AuthCode, scopes []str
 	acct := accountFromIDToken(tr.IDToken)
 	if tr.RefreshToken != "" {
 		a.storeRefresh(ctx, kindUser, s.partition, refreshEntry{refreshToken: tr.RefreshToken, account: acct, atKeys: []string{key}})
+	}
+	if a.logger.Enabled(ctx, levelDebug) {
+		attrs := []slog.Attr{strAttr("tenant", acct.TenantID)}
+		if a.opts.EnablePIILogging { // user identifiers only when asked for
+			attrs = append(attrs, strAttr("oid", acct.ObjectID), strAttr("username", acct.Username))
+		}
+		a.logger.LogAttrs(ctx, levelDebug, "identityweb: authorization code redeemed", attrs...)
 	}
 	out := resultFrom(&e)
 	out.IDToken, out.Account = tr.IDToken, &acct

@@ -154,3 +154,17 @@ func TestNoSecretsInLogsOrMetrics(t *testing.T) {
 		t.Fatal("failures were not logged as warnings")
 	}
 }
+
+func TestPIIOnlyWhenAskedFor(t *testing.T) {
+	for _, pii := range []bool{false, true} {
+		e := newEnv(t, iwt.Options{AutoSignIn: iwt.AliceUsername})
+		web := e.acquirer(iwt.WebAppClientID, iwt.WebAppSecret, func(_ *identityweb.Config, o *identityweb.Options) { o.EnablePIILogging = pii })
+		if _, err := web.Session("s").RedeemCode(bg, e.code(iwt.AliceUsername, apiScope), []string{apiScope}); err != nil {
+			t.Fatal(err)
+		}
+		logs := e.logs.String()
+		if !strings.Contains(logs, "authorization code redeemed") || strings.Contains(logs, iwt.AliceUsername) != pii {
+			t.Fatalf("EnablePIILogging=%v, logs:\n%s", pii, logs)
+		}
+	}
+}

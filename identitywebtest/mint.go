@@ -247,3 +247,9 @@ func (p *Provider) mintApp(base, clientID, resource string, roles []string) (str
 }
 
 var errMint = errors.New("identitywebtest: unknown user, client or resource")
+
+// MintUserToken is Server.UserToken for a Provider served elsewhere: baseURL
+// is the URL the provider is reached at (its issuer's prefix).
+func (p *Provider) MintUserToken(baseURL, username, clientID, resource string, scopes ...string) (string, error) {
+	return p.mintUser(strings.TrimRight(baseURL, "/"), username, clientID, resource, scopes)
+}
