@@ -5,8 +5,8 @@ import (
 	"log/slog"
 	"strconv"
 	"sync"
-	"time"
 	"testing"
+	"time"
 
 	"github.com/go-identityweb/identityweb"
 	"github.com/go-identityweb/identityweb/cachestore"

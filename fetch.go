@@ -2,8 +2,8 @@ package identityweb
 
 import (
 	"context"
-	"log/slog"
 	"hash/maphash"
+	"log/slog"
 	"net/url"
 	"slices"
 	"strings"
