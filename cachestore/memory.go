@@ -216,3 +216,15 @@ func (s *memShard) evictOne(now int64) {
 		s.hand++
 	}
 }
+
+// Clear removes every entry.
+func (m *Memory) Clear() {
+	for i := range m.shards {
+		s := &m.shards[i]
+		s.mu.Lock()
+		clear(s.items)
+		clear(s.ring)
+		s.ring, s.hand, s.bytes = s.ring[:0], 0, 0
+		s.mu.Unlock()
+	}
+}

@@ -5,5 +5,6 @@
 // coherent through Redis pub/sub. It also provides the distributed lock that
 // makes several instances spend a rotating refresh token once.
 //
-// Status: planned; the package holds only this documentation for now.
+// Use: cachestore.NewTiered(l1, cachestore.NewEncrypted(redisstore.New(rdb,
+// redisstore.Options{}), ring, cachestore.EncryptedOptions{}), cachestore.TieredOptions{}).
 package redisstore

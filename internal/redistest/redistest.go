@@ -11,6 +11,7 @@ package redistest
 import (
 	"bufio"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -33,6 +34,7 @@ type Server struct {
 	external bool
 	bin      string
 	dir      string
+	extra    []string
 	cmd      *exec.Cmd
 	exited   chan struct{}
 }
@@ -43,14 +45,14 @@ func Start(t testing.TB) *Server {
 	if addr := os.Getenv(EnvAddr); addr != "" {
 		return &Server{Addr: addr, external: true}
 	}
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("redistest: redis-server not found on PATH and CI is set: install it (apt-get install redis-server)")
-		}
-		t.Skip("redistest: redis-server not found on PATH; install it or set " + EnvAddr)
-	}
-	s := &Server{bin: bin, dir: t.TempDir()}
+	bin := lookBinary(t)
+	return startWith(t, bin, nil)
+}
+
+// startWith starts a private server with extra redis-server arguments.
+func startWith(t testing.TB, bin string, extra []string) *Server {
+	t.Helper()
+	s := &Server{bin: bin, dir: t.TempDir(), extra: extra}
 	var lastErr error
 	for attempt := 0; attempt < 5; attempt++ {
 		port, err := freePort()
@@ -87,6 +89,7 @@ func (s *Server) start() error {
 		"--save", "", "--appendonly", "no",
 		"--dir", s.dir, "--daemonize", "no",
 		"--protected-mode", "yes", "--loglevel", "warning")
+	cmd.Args = append(cmd.Args, s.extra...)
 	logf, err := os.Create(s.dir + "/redis-" + port + ".log")
 	if err != nil {
 		return err
@@ -159,15 +162,18 @@ func Ping(addr string) error {
 	return err
 }
 
-// Do sends one command with the raw RESP protocol and returns the first reply
-// line, for tests that must not depend on a client library.
+// Do sends one command with the raw RESP protocol and returns the reply as
+// text: a simple string or integer as written ("+OK", ":1"), a bulk string's
+// content, or an array's elements joined by newlines. An error reply is
+// returned as an error. It lets tests and this helper talk to Redis without
+// a client library.
 func Do(addr string, args ...string) (string, error) {
 	c, err := net.DialTimeout("tcp", addr, time.Second)
 	if err != nil {
 		return "", err
 	}
 	defer c.Close()
-	c.SetDeadline(time.Now().Add(2 * time.Second))
+	c.SetDeadline(time.Now().Add(5 * time.Second))
 	var b strings.Builder
 	fmt.Fprintf(&b, "*%d\r\n", len(args))
 	for _, a := range args {
@@ -176,13 +182,58 @@ func Do(addr string, args ...string) (string, error) {
 	if _, err := c.Write([]byte(b.String())); err != nil {
 		return "", err
 	}
-	line, err := bufio.NewReader(c).ReadString('\n')
+	return readReply(bufio.NewReader(c))
+}
+
+func readReply(r *bufio.Reader) (string, error) {
+	line, err := r.ReadString('\n')
 	if err != nil {
 		return "", err
 	}
 	line = strings.TrimRight(line, "\r\n")
-	if strings.HasPrefix(line, "-") {
-		return "", fmt.Errorf("redis: %s", line[1:])
+	if line == "" {
+		return "", fmt.Errorf("redis: empty reply")
 	}
-	return line, nil
+	switch line[0] {
+	case '-':
+		return "", fmt.Errorf("redis: %s", line[1:])
+	case '$':
+		n, err := strconv.Atoi(line[1:])
+		if err != nil || n < 0 {
+			return "", err
+		}
+		buf := make([]byte, n+2)
+		if _, err := io.ReadFull(r, buf); err != nil {
+			return "", err
+		}
+		return string(buf[:n]), nil
+	case '*':
+		n, err := strconv.Atoi(line[1:])
+		if err != nil || n < 0 {
+			return "", err
+		}
+		parts := make([]string, 0, n)
+		for i := 0; i < n; i++ {
+			p, err := readReply(r)
+			if err != nil {
+				return "", err
+			}
+			parts = append(parts, p)
+		}
+		return strings.Join(parts, "\n"), nil
+	default:
+		return line, nil
+	}
+}
+
+func lookBinary(t testing.TB) string {
+	t.Helper()
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("redistest: redis-server not found on PATH and CI is set: install it (apt-get install redis-server)")
+		}
+		t.Skip("redistest: redis-server not found on PATH; install it or set " + EnvAddr)
+	}
+	return bin
 }

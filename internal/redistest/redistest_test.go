@@ -2,6 +2,7 @@ package redistest
 
 import (
 	"net"
+	"strings"
 	"testing"
 )
 
@@ -61,5 +62,42 @@ func TestExternalAddr(t *testing.T) {
 	}
 	if err := s.Restart(); err == nil {
 		t.Fatal("Restart of an external server should fail")
+	}
+}
+
+func TestCluster(t *testing.T) {
+	c := StartCluster(t, 3)
+	if len(c.Addrs()) != 3 {
+		t.Fatal(c)
+	}
+	info, err := Do(c.Nodes[1].Addr, "CLUSTER", "INFO")
+	if err != nil || !strings.Contains(info, "cluster_slots_assigned:16384") {
+		t.Fatalf("CLUSTER INFO = %q, %v", info, err)
+	}
+	// A key lands on exactly one node; the others redirect.
+	moved := 0
+	for _, n := range c.Nodes {
+		if _, err := Do(n.Addr, "SET", "some-key", "v"); err != nil && strings.Contains(err.Error(), "MOVED") {
+			moved++
+		}
+	}
+	if moved != 2 {
+		t.Fatalf("%d of 3 nodes redirected", moved)
+	}
+}
+
+func TestDoBulkAndArray(t *testing.T) {
+	t.Setenv(EnvAddr, "")
+	s := Start(t)
+	Do(s.Addr, "RPUSH", "l", "a", "b")
+	if got, err := Do(s.Addr, "LRANGE", "l", "0", "-1"); err != nil || got != "a\nb" {
+		t.Fatalf("LRANGE = %q %v", got, err)
+	}
+	Do(s.Addr, "SET", "k", "multi\r\nline")
+	if got, _ := Do(s.Addr, "GET", "k"); got != "multi\r\nline" {
+		t.Fatalf("GET = %q", got)
+	}
+	if _, err := Do(s.Addr, "NOPE"); err == nil {
+		t.Fatal("an unknown command did not fail")
 	}
 }

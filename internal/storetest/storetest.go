@@ -1,0 +1,135 @@
+// Package storetest is the contract test suite of cachestore.Store: every
+// implementation (Memory, Encrypted, Tiered, redisstore on one Redis and on a
+// Cluster) runs the same cases.
+package storetest
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-identityweb/identityweb/cachestore"
+)
+
+// Harness describes the store under test.
+type Harness struct {
+	// New returns an empty store.
+	New func(t *testing.T) cachestore.Store
+	// Advance moves the store's clock; nil when the store keeps real time
+	// (Redis), in which case TTLs are checked through cachestore.TTLGetter.
+	Advance func(d time.Duration)
+}
+
+// Run runs the contract.
+func Run(t *testing.T, h Harness) {
+	ctx := context.Background()
+	t.Run("missing is not an error", func(t *testing.T) {
+		s := h.New(t)
+		v, ok, err := s.Get(ctx, "missing")
+		if v != nil || ok || err != nil {
+			t.Fatalf("Get(missing) = %v, %v, %v", v, ok, err)
+		}
+		if err := s.Delete(ctx, "missing"); err != nil {
+			t.Fatalf("Delete(missing) = %v", err)
+		}
+	})
+	t.Run("set get replace delete", func(t *testing.T) {
+		s := h.New(t)
+		for _, key := range []string{"plain", "with spaces and | bars", "ünïcödé-ключ", "idw1|https://login.example|c|A|t|api://x/.default|"} {
+			mustSet(t, s, key, []byte("v1"), time.Hour)
+			mustGet(t, s, key, []byte("v1"))
+			mustSet(t, s, key, []byte("v2"), time.Hour)
+			mustGet(t, s, key, []byte("v2"))
+			if err := s.Delete(ctx, key); err != nil {
+				t.Fatal(err)
+			}
+			if _, ok, _ := s.Get(ctx, key); ok {
+				t.Fatalf("%q served after Delete", key)
+			}
+		}
+	})
+	t.Run("binary and large values", func(t *testing.T) {
+		s := h.New(t)
+		all := make([]byte, 256)
+		for i := range all {
+			all[i] = byte(i)
+		}
+		mustSet(t, s, "binary", all, time.Hour)
+		mustGet(t, s, "binary", all)
+		large := bytes.Repeat([]byte("0123456789abcdef"), 64<<10/16)
+		mustSet(t, s, "large", large, time.Hour)
+		mustGet(t, s, "large", large)
+	})
+	t.Run("keys are independent", func(t *testing.T) {
+		s := h.New(t)
+		for i := 0; i < 50; i++ {
+			mustSet(t, s, "k"+strconv.Itoa(i), []byte("v"+strconv.Itoa(i)), time.Hour)
+		}
+		for i := 0; i < 50; i++ {
+			mustGet(t, s, "k"+strconv.Itoa(i), []byte("v"+strconv.Itoa(i)))
+		}
+	})
+	t.Run("ttl", func(t *testing.T) {
+		s := h.New(t)
+		mustSet(t, s, "short", []byte("x"), 2*time.Second)
+		if h.Advance != nil {
+			h.Advance(time.Second)
+			mustGet(t, s, "short", []byte("x"))
+			h.Advance(1500 * time.Millisecond)
+			if _, ok, _ := s.Get(ctx, "short"); ok {
+				t.Fatal("served after its TTL")
+			}
+			return
+		}
+		tg, ok := s.(cachestore.TTLGetter)
+		if !ok {
+			t.Skip("the store keeps real time and does not report TTLs")
+		}
+		_, ttl, found, err := tg.GetWithTTL(ctx, "short")
+		if err != nil || !found || ttl <= 0 || ttl > 2*time.Second {
+			t.Fatalf("GetWithTTL = %v, %v, %v", ttl, found, err)
+		}
+	})
+	t.Run("concurrent", func(t *testing.T) {
+		s := h.New(t)
+		var wg sync.WaitGroup
+		for g := 0; g < 8; g++ {
+			wg.Add(1)
+			go func(g int) {
+				defer wg.Done()
+				for i := 0; i < 100; i++ {
+					k := fmt.Sprintf("c%d", (g+i)%10)
+					want := []byte(k + "-value")
+					if err := s.Set(ctx, k, want, time.Hour); err != nil {
+						t.Error(err)
+						return
+					}
+					if v, ok, err := s.Get(ctx, k); err != nil || (ok && !bytes.Equal(v, want)) {
+						t.Errorf("Get(%s) = %q, %v", k, v, err)
+						return
+					}
+				}
+			}(g)
+		}
+		wg.Wait()
+	})
+}
+
+func mustSet(t *testing.T, s cachestore.Store, key string, v []byte, ttl time.Duration) {
+	t.Helper()
+	if err := s.Set(context.Background(), key, v, ttl); err != nil {
+		t.Fatalf("Set(%q): %v", key, err)
+	}
+}
+
+func mustGet(t *testing.T, s cachestore.Store, key string, want []byte) {
+	t.Helper()
+	v, ok, err := s.Get(context.Background(), key)
+	if err != nil || !ok || !bytes.Equal(v, want) {
+		t.Fatalf("Get(%q) = %.40q, %v, %v; want %.40q", key, v, ok, err, want)
+	}
+}
