@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/go-identityweb/identityweb/cachestore"
 )
 
 // fetch runs inside a flight: it asks the provider for s's token and stores
@@ -87,9 +89,15 @@ func (a *TokenAcquirer) partitionLock(partition string) func() {
 func (a *TokenAcquirer) fetchWithRefreshToken(ctx context.Context, s slowReq, key string) (*fetched, error) {
 	unlock := a.partitionLock(s.partition)
 	defer unlock()
-	if !s.force { // another flight of this partition may have just refreshed
-		if e, level, ok, now := a.lookup(ctx, key, a.clock.Now()); ok && now.Unix() < e.expiresOn-int64(a.opts.ExpiryBuffer/time.Second) {
-			return &fetched{entry: e, cached: true, level: level}, nil
+	// Other instances sharing the cache refresh the same user: take the
+	// distributed lock, then read the shared level afresh, so a rotating
+	// refresh token is spent once and waiters use the token the holder got.
+	if release := a.distributedLock(ctx, a.refreshKey(s.kind, s.partition)); release != nil {
+		defer release()
+	}
+	if !s.force { // another flight (here or elsewhere) may have just refreshed
+		if e, ok := a.lookupFresh(ctx, key); ok && a.clock.Now().Unix() < e.expiresOn-int64(a.opts.ExpiryBuffer/time.Second) {
+			return &fetched{entry: e, cached: true, level: CacheLevelL2}, nil
 		}
 	}
 	rt, ok := a.loadRefresh(ctx, s.kind, s.partition)
@@ -145,8 +153,43 @@ func (a *TokenAcquirer) storeToken(ctx context.Context, key, scopes string, tr *
 	return e
 }
 
+// getFresh reads the shared cache level when the cache has one.
+func (a *TokenAcquirer) getFresh(ctx context.Context, key string) ([]byte, bool, error) {
+	if fg, ok := a.cache.(cachestore.FreshGetter); ok {
+		return fg.GetFresh(ctx, key)
+	}
+	return a.cache.Get(ctx, key)
+}
+
+func (a *TokenAcquirer) lookupFresh(ctx context.Context, key string) (tokenEntry, bool) {
+	b, ok, err := a.getFresh(ctx, key)
+	if err != nil || !ok {
+		return tokenEntry{}, false
+	}
+	return decodeToken(b, false)
+}
+
+// distributedLock takes the cache's lock on name when the cache can lock
+// (Redis through cachestore.Tiered), waiting at most RefreshLockWait. When
+// it cannot (Redis down), the refresh goes on without it: availability
+// first; the in-process lock still holds.
+func (a *TokenAcquirer) distributedLock(ctx context.Context, name string) (release func()) {
+	l, ok := a.cache.(cachestore.Locker)
+	if !ok {
+		return nil
+	}
+	lctx, cancel := context.WithTimeout(ctx, a.opts.RefreshLockWait)
+	defer cancel()
+	u, err := l.Lock(lctx, name, 15*time.Second)
+	if err != nil {
+		a.logger.LogAttrs(ctx, levelWarn, "identityweb: refreshing without the distributed lock", errAttr(err))
+		return nil
+	}
+	return func() { u.Unlock(context.WithoutCancel(ctx)) }
+}
+
 func (a *TokenAcquirer) loadRefresh(ctx context.Context, kind byte, partition string) (refreshEntry, bool) {
-	b, ok, err := a.cache.Get(ctx, a.refreshKey(kind, partition))
+	b, ok, err := a.getFresh(ctx, a.refreshKey(kind, partition))
 	if err != nil {
 		a.logger.LogAttrs(ctx, levelWarn, "identityweb: token cache read failed", errAttr(err))
 	}

@@ -2,6 +2,7 @@ package identityweb_test
 
 import (
 	"bytes"
+	"io"
 	"context"
 	"log/slog"
 	"net/url"
@@ -146,3 +147,5 @@ func benchCode(b *testing.B, e *env) identityweb.AuthCode {
 	}
 	return identityweb.AuthCode{Code: back.Query().Get("code"), CodeVerifier: verifier, RedirectURI: redirect}
 }
+
+func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }

@@ -45,6 +45,9 @@ type Options struct {
 	// BackgroundRefreshTimeout bounds a proactive background refresh.
 	// Default: 1 minute.
 	BackgroundRefreshTimeout time.Duration
+	// RefreshLockWait bounds the wait for another instance's refresh of the
+	// same user (the distributed lock of a shared cache). Default: 30 s.
+	RefreshLockWait time.Duration
 }
 
 var sharedHTTPClient = &http.Client{
@@ -82,6 +85,9 @@ func (o *Options) fill() {
 	}
 	if o.RefreshTokenTTL <= 0 {
 		o.RefreshTokenTTL = 90 * 24 * time.Hour
+	}
+	if o.RefreshLockWait <= 0 {
+		o.RefreshLockWait = 30 * time.Second
 	}
 	if o.BackgroundRefreshTimeout <= 0 {
 		o.BackgroundRefreshTimeout = time.Minute
