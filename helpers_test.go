@@ -2,8 +2,8 @@ package identityweb_test
 
 import (
 	"bytes"
-	"io"
 	"context"
+	"io"
 	"log/slog"
 	"net/url"
 	"sync"
