@@ -33,6 +33,28 @@ type Config struct {
 	// the default with Instance/TenantID) or "token-exchange" (RFC 8693, the
 	// default with Authority).
 	OnBehalfOfGrant string `json:"OnBehalfOfGrant"`
+
+	// Domain is the tenant's primary domain (informational, as in Identity Web).
+	Domain string `json:"Domain"`
+	// CallbackPath is where the provider sends the browser back with the
+	// authorization code. Default: "/signin-oidc".
+	CallbackPath string `json:"CallbackPath"`
+	// SignedOutCallbackPath is where the provider returns after sign-out.
+	// Default: "/signout-callback-oidc".
+	SignedOutCallbackPath string `json:"SignedOutCallbackPath"`
+	// SignInPath starts a sign-in (GET, ?returnUrl=/local/path). Default: "/signin".
+	SignInPath string `json:"SignInPath"`
+	// SignOutPath signs out (POST with the CSRF token). Default: "/signout".
+	SignOutPath string `json:"SignOutPath"`
+	// Scopes are asked for at sign-in, so that the first user token for them
+	// needs no extra consent step.
+	Scopes []string `json:"Scopes"`
+	// RedirectURI overrides the reply URL built from the request
+	// (scheme://host + CallbackPath), for apps behind proxies.
+	RedirectURI string `json:"RedirectUri"`
+	// Audiences a web API accepts in "aud". Default: ClientID and
+	// "api://" + ClientID.
+	Audiences []string `json:"Audiences"`
 }
 
 // DefaultInstance is Entra ID's public cloud instance.
@@ -87,6 +109,23 @@ func (c *Config) validate() error {
 		if c.OnBehalfOfGrant == "" {
 			c.OnBehalfOfGrant = GrantJWTBearer
 		}
+	}
+	def := func(p *string, v string) {
+		if *p == "" {
+			*p = v
+		}
+	}
+	def(&c.CallbackPath, "/signin-oidc")
+	def(&c.SignedOutCallbackPath, "/signout-callback-oidc")
+	def(&c.SignInPath, "/signin")
+	def(&c.SignOutPath, "/signout")
+	for name, p := range map[string]string{"CallbackPath": c.CallbackPath, "SignedOutCallbackPath": c.SignedOutCallbackPath, "SignInPath": c.SignInPath, "SignOutPath": c.SignOutPath} {
+		if !strings.HasPrefix(p, "/") {
+			return &configError{name, "must be a path starting with '/'"}
+		}
+	}
+	if len(c.Audiences) == 0 {
+		c.Audiences = []string{c.ClientID, "api://" + c.ClientID}
 	}
 	if c.OnBehalfOfGrant != GrantJWTBearer && c.OnBehalfOfGrant != GrantTokenExchange {
 		return &configError{"OnBehalfOfGrant", `must be "jwt-bearer" or "token-exchange"`}

@@ -2,25 +2,33 @@ package identityweb
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"net/http"
+	"strings"
 	"sync"
-
-	"github.com/coreos/go-oidc/v3/oidc"
 )
 
-// endpoints resolves the provider's endpoints: by Entra's URL template from
-// Instance and the tenant, or by OpenID discovery of Authority (fetched
-// once; a failure is retried on the next call).
+// endpoints resolves the provider's endpoints: the token endpoint by Entra's
+// URL template from Instance and the tenant (no request needed), the rest by
+// OpenID discovery (fetched once; a failure is retried on the next call).
 type endpoints struct {
 	cfg    *Config
 	client *http.Client
 
-	mu            sync.Mutex
-	discovered    bool
-	tokenURL      string
-	authorizeURL  string
-	endSessionURL string
+	mu   sync.Mutex
+	meta *providerMetadata
+}
+
+// providerMetadata is what the library reads of a discovery document.
+type providerMetadata struct {
+	Issuer        string `json:"issuer"`
+	Authorization string `json:"authorization_endpoint"`
+	Token         string `json:"token_endpoint"`
+	EndSession    string `json:"end_session_endpoint"`
+	JWKS          string `json:"jwks_uri"`
 }
 
 func newEndpoints(cfg *Config, client *http.Client) *endpoints {
@@ -36,30 +44,49 @@ func (e *endpoints) token(ctx context.Context, tenant string) (string, error) {
 	if tenant != "" {
 		return "", errTenantOverride
 	}
-	if err := e.discover(ctx); err != nil {
+	m, err := e.metadata(ctx)
+	if err != nil {
 		return "", err
 	}
-	return e.tokenURL, nil
+	return m.Token, nil
 }
 
-func (e *endpoints) discover(ctx context.Context) error {
+// discoveryURL is where the provider's metadata is.
+func (e *endpoints) discoveryURL() string {
+	if e.cfg.isEntra() {
+		return e.cfg.Instance + e.cfg.TenantID + "/v2.0/.well-known/openid-configuration"
+	}
+	return e.cfg.Authority + "/.well-known/openid-configuration"
+}
+
+func (e *endpoints) metadata(ctx context.Context) (*providerMetadata, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.discovered {
-		return nil
+	if e.meta != nil {
+		return e.meta, nil
 	}
-	p, err := oidc.NewProvider(oidc.ClientContext(ctx, e.client), e.cfg.Authority)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, e.discoveryURL(), nil)
 	if err != nil {
-		return &transportError{err}
+		return nil, err
 	}
-	var meta struct {
-		EndSession string `json:"end_session_endpoint"`
+	resp, err := e.client.Do(req)
+	if err != nil {
+		return nil, &transportError{err}
 	}
-	_ = p.Claims(&meta)
-	e.tokenURL, e.authorizeURL, e.endSessionURL = p.Endpoint().TokenURL, p.Endpoint().AuthURL, meta.EndSession
-	if e.tokenURL == "" {
-		return errors.New("identityweb: the provider's discovery document has no token_endpoint")
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, &transportError{fmt.Errorf("discovery answered %d", resp.StatusCode)}
 	}
-	e.discovered = true
-	return nil
+	var m providerMetadata
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&m); err != nil || m.Issuer == "" || m.JWKS == "" || m.Authorization == "" {
+		return nil, errors.New("identityweb: the provider's discovery document is not valid")
+	}
+	if !e.cfg.isEntra() && strings.TrimRight(m.Issuer, "/") != e.cfg.Authority {
+		return nil, fmt.Errorf("identityweb: the provider's issuer %q is not the configured Authority", m.Issuer)
+	}
+	if e.cfg.isEntra() {
+		m.Token = e.cfg.Instance + e.cfg.TenantID + "/oauth2/v2.0/token"
+	}
+	e.meta = &m
+	return e.meta, nil
 }

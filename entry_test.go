@@ -14,7 +14,7 @@ func TestEntryRoundTrip(t *testing.T) {
 	if got, _ := decodeToken(encodeToken(&bearer), false); got.tokenType != "" || got.scopes != "" {
 		t.Fatalf("bearer: %+v", got)
 	}
-	r := refreshEntry{refreshToken: "rt", account: Account{"o", "t", "u", "n"}, atKeys: []string{"k1", "k2"}}
+	r := refreshEntry{refreshToken: "rt", account: Account{ObjectID: "o", TenantID: "t", Username: "u", Name: "n"}, atKeys: []string{"k1", "k2"}}
 	gr, ok := decodeRefresh(encodeRefresh(&r))
 	if !ok || gr.refreshToken != "rt" || gr.account != r.account || len(gr.atKeys) != 2 {
 		t.Fatalf("refresh: %+v %v", gr, ok)

@@ -288,3 +288,13 @@ func (s UserSession) RemoveAccount(ctx context.Context) error {
 	}
 	return first
 }
+
+// hasAccount reports whether the cache (L1 first) still holds the session's
+// account: a cheap check on every signed-in request.
+func (s UserSession) hasAccount(ctx context.Context) bool {
+	if s.partition == "" {
+		return false
+	}
+	_, ok, _ := s.a.cache.Get(ctx, s.a.refreshKey(kindUser, s.partition))
+	return ok
+}

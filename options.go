@@ -1,6 +1,7 @@
 package identityweb
 
 import (
+	"context"
 	"log/slog"
 	"net"
 	"net/http"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/go-identityweb/identityweb/cachestore"
 	"github.com/go-identityweb/identityweb/certsource"
+	"github.com/go-identityweb/identityweb/session"
 )
 
 // Options tune a TokenAcquirer. The zero value is safe: every field has a
@@ -48,6 +50,23 @@ type Options struct {
 	// RefreshLockWait bounds the wait for another instance's refresh of the
 	// same user (the distributed lock of a shared cache). Default: 30 s.
 	RefreshLockWait time.Duration
+
+	// Web apps and APIs (New):
+
+	// Sessions keeps the signed-in state of browsers. Default:
+	// session.NewSCS(nil, …): scs with its in-memory store.
+	Sessions session.Manager
+	// InsecureAllowHTTPCookies leaves Secure off the default session
+	// cookie, for http://localhost in development. Default: Secure.
+	InsecureAllowHTTPCookies bool
+	// OnSignedIn is called after a user signed in and before the redirect
+	// back; an error aborts the sign-in (403).
+	OnSignedIn func(ctx context.Context, r *http.Request, acct Account) error
+	// SignedOutRedirect is where the browser lands after sign-out. Default: "/".
+	SignedOutRedirect string
+	// ValidatedTokenCache bounds the cache of validated bearer tokens (kept
+	// until their exp). Default: 10,000; a negative value disables it.
+	ValidatedTokenCache int
 }
 
 var sharedHTTPClient = &http.Client{

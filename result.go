@@ -1,6 +1,10 @@
 package identityweb
 
-import "time"
+import (
+	"time"
+
+	"github.com/go-identityweb/identityweb/session"
+)
 
 // Result is an acquired access token and how it was obtained.
 type Result struct {
@@ -23,13 +27,8 @@ type Result struct {
 	Metadata Metadata
 }
 
-// Account is a user known to the token cache.
-type Account struct {
-	ObjectID string // oid
-	TenantID string // tid
-	Username string // preferred_username
-	Name     string // name
-}
+// Account is a signed-in user: identifiers and names, never tokens.
+type Account = session.Account
 
 // Metadata is what Microsoft's high-availability guidance asks apps to
 // monitor for every acquisition (MSAL's AuthenticationResultMetadata).

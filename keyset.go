@@ -1,0 +1,108 @@
+package identityweb
+
+import (
+	"context"
+	"crypto/rsa"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"io"
+	"math/big"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/go-identityweb/identityweb/internal/jws"
+)
+
+// keySet is the provider's JWKS, implementing go-oidc's KeySet. An unknown
+// kid triggers at most one refetch per minRefresh, so a flood of tokens with
+// random kids cannot turn into a flood of JWKS requests.
+type keySet struct {
+	url        func(context.Context) (string, error)
+	client     *http.Client
+	clock      Clock
+	minRefresh time.Duration
+
+	mu      sync.RWMutex
+	keys    map[string]*rsa.PublicKey
+	fetched time.Time
+	fetchMu sync.Mutex
+}
+
+var errUnknownKey = errors.New("identityweb: token signed by an unknown key")
+
+// VerifySignature checks jwt's RS256/PS256 signature and returns its payload.
+func (k *keySet) VerifySignature(ctx context.Context, jwt string) ([]byte, error) {
+	tok, err := jws.Parse(jwt, jws.RS256, jws.PS256)
+	if err != nil {
+		return nil, err
+	}
+	key := k.key(tok.Header.Kid)
+	if key == nil {
+		if err := k.refresh(ctx); err != nil {
+			return nil, err
+		}
+		if key = k.key(tok.Header.Kid); key == nil {
+			return nil, errUnknownKey
+		}
+	}
+	if err := tok.Verify(key); err != nil {
+		return nil, err
+	}
+	return tok.Payload, nil
+}
+
+func (k *keySet) key(kid string) *rsa.PublicKey {
+	k.mu.RLock()
+	defer k.mu.RUnlock()
+	return k.keys[kid]
+}
+
+func (k *keySet) refresh(ctx context.Context) error {
+	k.fetchMu.Lock()
+	defer k.fetchMu.Unlock()
+	k.mu.RLock()
+	recent := !k.fetched.IsZero() && k.clock.Now().Sub(k.fetched) < k.minRefresh
+	k.mu.RUnlock()
+	if recent {
+		return nil
+	}
+	u, err := k.url(ctx)
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := k.client.Do(req)
+	if err != nil {
+		return &transportError{err}
+	}
+	defer resp.Body.Close()
+	var set struct {
+		Keys []struct {
+			Kty, Use, Kid, N, E string
+		} `json:"keys"`
+	}
+	if resp.StatusCode != http.StatusOK || json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&set) != nil {
+		return errors.New("identityweb: the provider's key set could not be read")
+	}
+	keys := map[string]*rsa.PublicKey{}
+	for _, j := range set.Keys {
+		if j.Kty != "RSA" || (j.Use != "" && j.Use != "sig") {
+			continue
+		}
+		n, err1 := base64.RawURLEncoding.DecodeString(j.N)
+		e, err2 := base64.RawURLEncoding.DecodeString(j.E)
+		if err1 != nil || err2 != nil || len(e) > 4 {
+			continue
+		}
+		keys[j.Kid] = &rsa.PublicKey{N: new(big.Int).SetBytes(n), E: int(new(big.Int).SetBytes(e).Int64())}
+	}
+	k.mu.Lock()
+	k.keys, k.fetched = keys, k.clock.Now()
+	k.mu.Unlock()
+	return nil
+}

@@ -1,0 +1,41 @@
+package session
+
+import (
+	"context"
+	"net/http"
+)
+
+// Account is the signed-in user as the session keeps it: identifiers and
+// display names, never tokens.
+type Account struct {
+	ObjectID string // oid
+	TenantID string // tid
+	Username string // preferred_username
+	Name     string // name
+}
+
+// Manager keeps identityweb's state in the browser's server-side session.
+// Implementations are safe for concurrent use; every method but Middleware
+// needs a request context that passed through Middleware.
+type Manager interface {
+	// Middleware loads the session before next and saves it after.
+	Middleware(next http.Handler) http.Handler
+	// Key returns the session key of the signed-in session, or "". The key
+	// is random, made at sign-in, never sent to the browser, and names the
+	// session's token cache partition.
+	Key(ctx context.Context) string
+	// Account returns the signed-in account.
+	Account(ctx context.Context) (Account, bool)
+	// SignIn renews the session token (fixation defence) and stores the
+	// account under a new key.
+	SignIn(ctx context.Context, key string, acct Account) error
+	// SignOut destroys the session.
+	SignOut(ctx context.Context) error
+	// CSRFToken returns the session's anti-forgery token for state-changing
+	// forms (sign-out), "" when not signed in.
+	CSRFToken(ctx context.Context) string
+	// PutPending keeps a sign-in request in progress under its state value;
+	// TakePending returns and removes it.
+	PutPending(ctx context.Context, state string, data []byte)
+	TakePending(ctx context.Context, state string) ([]byte, bool)
+}
