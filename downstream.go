@@ -14,9 +14,9 @@ type Identity int
 
 // Identities.
 const (
-	AsUser       Identity = iota // the signed-in user of the session (web apps)
-	AsApp                        // the app itself (client credentials)
-	OnBehalfOf                   // the caller of this API (OBO, after RequireBearer)
+	AsUser     Identity = iota // the signed-in user of the session (web apps)
+	AsApp                      // the app itself (client credentials)
+	OnBehalfOf                 // the caller of this API (OBO, after RequireBearer)
 )
 
 // DownstreamAPI describes an API this app calls (Identity Web's

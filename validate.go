@@ -35,7 +35,9 @@ type Claims struct {
 func (c *Claims) Decode(v any) error { return json.Unmarshal(c.raw, v) }
 
 // IsApp reports whether the token represents an application, not a user.
-func (c *Claims) IsApp() bool { return c.IDType == "app" || (len(c.Scopes) == 0 && c.ObjectID != "" && c.ObjectID == c.Subject) }
+func (c *Claims) IsApp() bool {
+	return c.IDType == "app" || (len(c.Scopes) == 0 && c.ObjectID != "" && c.ObjectID == c.Subject)
+}
 
 type rawClaims struct {
 	Iss               string   `json:"iss"`

@@ -44,7 +44,6 @@ func New(cfg Config, opts Options) (*App, error) {
 		return nil, err
 	}
 	a := &App{acq: acq, cfg: &acq.cfg, sessions: opts.Sessions, opts: &acq.opts}
-	a.opts.Sessions, a.opts.OnSignedIn, a.opts.SignedOutRedirect = opts.Sessions, opts.OnSignedIn, opts.SignedOutRedirect
 	ks := &keySet{client: acq.http, clock: acq.clock, minRefresh: 5 * time.Minute, url: func(ctx context.Context) (string, error) {
 		m, err := acq.endpoints.metadata(ctx)
 		if err != nil {
@@ -172,7 +171,7 @@ func (a *App) startSignIn(w http.ResponseWriter, r *http.Request, ret string, sc
 	q := url.Values{
 		"client_id": {a.cfg.ClientID}, "response_type": {"code"}, "response_mode": {"query"},
 		"redirect_uri": {a.redirectURI(r)}, "state": {state}, "nonce": {p.Nonce},
-		"scope": {strings.Join(append(append([]string{"openid", "profile", "offline_access"}, a.cfg.Scopes...), scopes...), " ")},
+		"scope":          {strings.Join(append(append([]string{"openid", "profile", "offline_access"}, a.cfg.Scopes...), scopes...), " ")},
 		"code_challenge": {pkceChallenge(p.Verifier)}, "code_challenge_method": {"S256"},
 	}
 	if claims != "" {
@@ -323,6 +322,9 @@ func isLocalPath(p string) bool {
 		if c < 0x20 || c == 0x7f || c == '\\' {
 			return false
 		}
+	}
+	if dec, err := url.PathUnescape(p); err != nil || strings.HasPrefix(dec, "//") || strings.ContainsAny(dec, "\\\r\n") {
+		return false
 	}
 	u, err := url.Parse(p)
 	return err == nil && u.Scheme == "" && u.Host == "" && u.User == nil

@@ -406,3 +406,11 @@ func truncate(s string, n int) string {
 	}
 	return s
 }
+
+// SetAutoSignIn changes Options.AutoSignIn: later authorization requests
+// sign username in without a page ("" shows the page again).
+func (p *Provider) SetAutoSignIn(username string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.autoUser = username
+}
