@@ -26,8 +26,21 @@ type keySet struct {
 
 	mu      sync.RWMutex
 	keys    map[string]*rsa.PublicKey
-	fetched time.Time
+	loaded  bool
+	refetch time.Time // last refetch caused by an unknown kid
 	fetchMu sync.Mutex
+}
+
+// ready loads the key set once; it reports why it cannot (provider
+// unreachable), so callers answer 503 rather than "invalid token".
+func (k *keySet) ready(ctx context.Context) error {
+	k.mu.RLock()
+	loaded := k.loaded
+	k.mu.RUnlock()
+	if loaded {
+		return nil
+	}
+	return k.fetch(ctx, false)
 }
 
 var errUnknownKey = errors.New("identityweb: token signed by an unknown key")
@@ -40,7 +53,7 @@ func (k *keySet) VerifySignature(ctx context.Context, jwt string) ([]byte, error
 	}
 	key := k.key(tok.Header.Kid)
 	if key == nil {
-		if err := k.refresh(ctx); err != nil {
+		if err := k.fetch(ctx, true); err != nil {
 			return nil, err
 		}
 		if key = k.key(tok.Header.Kid); key == nil {
@@ -59,13 +72,16 @@ func (k *keySet) key(kid string) *rsa.PublicKey {
 	return k.keys[kid]
 }
 
-func (k *keySet) refresh(ctx context.Context) error {
+// fetch loads the key set. For an unknown kid (miss) it refetches at most
+// once per minRefresh; the first load is always allowed.
+func (k *keySet) fetch(ctx context.Context, miss bool) error {
 	k.fetchMu.Lock()
 	defer k.fetchMu.Unlock()
+	now := k.clock.Now()
 	k.mu.RLock()
-	recent := !k.fetched.IsZero() && k.clock.Now().Sub(k.fetched) < k.minRefresh
+	skip := (!miss && k.loaded) || (miss && k.loaded && !k.refetch.IsZero() && now.Sub(k.refetch) < k.minRefresh)
 	k.mu.RUnlock()
-	if recent {
+	if skip {
 		return nil
 	}
 	u, err := k.url(ctx)
@@ -102,7 +118,10 @@ func (k *keySet) refresh(ctx context.Context) error {
 		keys[j.Kid] = &rsa.PublicKey{N: new(big.Int).SetBytes(n), E: int(new(big.Int).SetBytes(e).Int64())}
 	}
 	k.mu.Lock()
-	k.keys, k.fetched = keys, k.clock.Now()
+	k.keys, k.loaded = keys, true
+	if miss {
+		k.refetch = now
+	}
 	k.mu.Unlock()
 	return nil
 }

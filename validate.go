@@ -96,11 +96,12 @@ type validator struct {
 	skew      time.Duration
 	audiences []string
 	verifier  *oidc.IDTokenVerifier
+	keys      *keySet
 	cache     *verifiedCache
 }
 
 func newValidator(e *endpoints, cfg *Config, ks *keySet, clock Clock, audiences []string, cacheSize int) *validator {
-	v := &validator{e: e, cfg: cfg, clock: clock, skew: 5 * time.Minute, audiences: audiences}
+	v := &validator{e: e, cfg: cfg, clock: clock, skew: 5 * time.Minute, audiences: audiences, keys: ks}
 	v.verifier = oidc.NewVerifier("", ks, &oidc.Config{
 		SkipClientIDCheck: true, SkipIssuerCheck: true, SkipExpiryCheck: true,
 		SupportedSigningAlgs: []string{oidc.RS256, oidc.PS256},
@@ -118,16 +119,16 @@ func (v *validator) validate(ctx context.Context, raw string) (*Claims, error) {
 			return c, nil
 		}
 	}
+	if err := v.keys.ready(ctx); err != nil {
+		return nil, err
+	}
+	if _, err := v.e.metadata(ctx); err != nil {
+		return nil, err
+	}
 	tok, err := v.verifier.Verify(ctx, raw)
 	if err != nil {
-		if errors.Is(err, errUnknownKey) {
-			return nil, &tokenError{"signed by an unknown key"}
-		}
-		var te *transportError
-		if errors.As(err, &te) {
-			return nil, err
-		}
-		return nil, &tokenError{"signature or format: " + shorten(err.Error())}
+		// go-oidc flattens the key set's errors into text.
+		return nil, &tokenError{"signature, key or format: " + shorten(err.Error())}
 	}
 	var rc rawClaims
 	var payload json.RawMessage
