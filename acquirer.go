@@ -60,14 +60,10 @@ func NewTokenAcquirer(cfg Config, opts Options) (*TokenAcquirer, error) {
 	opts.fill()
 	cred := opts.Credential
 	if cred == nil {
-		if cfg.ClientSecret == "" {
-			return nil, &configError{"ClientCredentials", "no credential: set Options.Credential (a certificate, managed identity…) or, for development, ClientSecret"}
-		}
-		s, err := certsource.NewSecret(cfg.ClientSecret)
-		if err != nil {
+		var err error
+		if cred, err = credentialFromConfig(&cfg); err != nil {
 			return nil, err
 		}
-		cred = s
 	}
 	a := &TokenAcquirer{
 		cfg: cfg, opts: opts, clock: opts.Clock, cache: opts.Cache, cred: cred,

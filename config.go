@@ -55,6 +55,9 @@ type Config struct {
 	// Audiences a web API accepts in "aud". Default: ClientID and
 	// "api://" + ClientID.
 	Audiences []string `json:"Audiences"`
+	// ClientCredentials are tried in order at start; the first that loads
+	// authenticates the app. Options.Credential, when set, wins.
+	ClientCredentials []CredentialDescription `json:"ClientCredentials"`
 }
 
 // DefaultInstance is Entra ID's public cloud instance.

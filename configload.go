@@ -1,0 +1,145 @@
+package identityweb
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"os"
+	"reflect"
+	"strings"
+
+	"github.com/go-identityweb/identityweb/certsource"
+)
+
+// CredentialDescription is one entry of Config.ClientCredentials, named as
+// in Microsoft.Identity.Web.
+type CredentialDescription struct {
+	// SourceType: "ClientSecret", "Path" (a PEM file: certificate chain and
+	// unencrypted RSA key) or "Base64Encoded" (the same PEM, base64).
+	SourceType          string `json:"SourceType"`
+	ClientSecret        string `json:"ClientSecret"`
+	CertificateDiskPath string `json:"CertificateDiskPath"`
+	Base64EncodedValue  string `json:"Base64EncodedValue"`
+}
+
+// LoadConfig reads section (for example "AzureAd") of an appsettings.json
+// style file, then applies the environment (see ConfigFromEnv). An empty
+// path reads the environment only.
+func LoadConfig(path, section string) (Config, error) {
+	var cfg Config
+	if path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return cfg, fmt.Errorf("identityweb: reading the configuration: %w", err)
+		}
+		var doc map[string]json.RawMessage
+		if err := json.Unmarshal(b, &doc); err != nil {
+			return cfg, fmt.Errorf("identityweb: %s is not valid JSON: %w", path, err)
+		}
+		raw, ok := doc[section]
+		if !ok {
+			for k, v := range doc { // section names are case-insensitive, as in .NET
+				if strings.EqualFold(k, section) {
+					raw, ok = v, true
+				}
+			}
+		}
+		if !ok {
+			return cfg, fmt.Errorf("identityweb: %s has no %q section", path, section)
+		}
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		if err := dec.Decode(&cfg); err != nil {
+			return cfg, fmt.Errorf("identityweb: the %q section: %w", section, err)
+		}
+	}
+	ConfigFromEnv(&cfg, section)
+	return cfg, nil
+}
+
+// ConfigFromEnv overrides cfg from the environment: "{section}__{Field}"
+// variables as .NET names them (AzureAd__ClientId, AzureAd__Scopes as a
+// space-separated list), then the Azure SDK's AZURE_TENANT_ID,
+// AZURE_CLIENT_ID, AZURE_CLIENT_SECRET and AZURE_CLIENT_CERTIFICATE_PATH
+// where the field is still empty.
+func ConfigFromEnv(cfg *Config, section string) {
+	v := reflect.ValueOf(cfg).Elem()
+	t := v.Type()
+	for i := 0; i < t.NumField(); i++ {
+		name := t.Field(i).Tag.Get("json")
+		val, ok := lookupEnvFold(section + "__" + name)
+		if !ok {
+			continue
+		}
+		switch f := v.Field(i); f.Kind() {
+		case reflect.String:
+			f.SetString(val)
+		case reflect.Slice:
+			if f.Type().Elem().Kind() == reflect.String {
+				f.Set(reflect.ValueOf(strings.Fields(val)))
+			}
+		}
+	}
+	fill := func(p *string, env string) {
+		if *p == "" {
+			*p = os.Getenv(env)
+		}
+	}
+	fill(&cfg.TenantID, "AZURE_TENANT_ID")
+	fill(&cfg.ClientID, "AZURE_CLIENT_ID")
+	if cfg.ClientSecret == "" && len(cfg.ClientCredentials) == 0 {
+		if s := os.Getenv("AZURE_CLIENT_SECRET"); s != "" {
+			cfg.ClientSecret = s
+		} else if p := os.Getenv("AZURE_CLIENT_CERTIFICATE_PATH"); p != "" {
+			cfg.ClientCredentials = []CredentialDescription{{SourceType: "Path", CertificateDiskPath: p}}
+		}
+	}
+}
+
+func lookupEnvFold(name string) (string, bool) {
+	if v, ok := os.LookupEnv(name); ok {
+		return v, true
+	}
+	for _, kv := range os.Environ() {
+		k, v, _ := strings.Cut(kv, "=")
+		if strings.EqualFold(k, name) {
+			return v, true
+		}
+	}
+	return "", false
+}
+
+// credentialFromConfig returns the first credential of ClientCredentials
+// that loads (a failing one is skipped, as Identity Web does at start), or
+// ClientSecret.
+func credentialFromConfig(cfg *Config) (certsource.Credential, error) {
+	var errs []string
+	for i, d := range cfg.ClientCredentials {
+		var cred certsource.Credential
+		var err error
+		switch strings.ToLower(d.SourceType) {
+		case "clientsecret":
+			cred, err = certsource.NewSecret(d.ClientSecret)
+		case "path":
+			cred, err = certsource.LoadPEMFile(d.CertificateDiskPath, certsource.CertificateOptions{})
+		case "base64encoded":
+			var pemBytes []byte
+			if pemBytes, err = base64.StdEncoding.DecodeString(d.Base64EncodedValue); err == nil {
+				cred, err = certsource.ParsePEM(pemBytes, certsource.CertificateOptions{})
+			}
+		default:
+			err = fmt.Errorf("SourceType %q is not supported here (ClientSecret, Path, Base64Encoded)", d.SourceType)
+		}
+		if err == nil {
+			return cred, nil
+		}
+		errs = append(errs, fmt.Sprintf("[%d] %s", i, err))
+	}
+	if len(cfg.ClientCredentials) > 0 {
+		return nil, &configError{"ClientCredentials", "no entry could be loaded: " + strings.Join(errs, "; ")}
+	}
+	if cfg.ClientSecret != "" {
+		return certsource.NewSecret(cfg.ClientSecret)
+	}
+	return nil, &configError{"ClientCredentials", "no credential: add a ClientCredentials entry (a certificate), set Options.Credential, or for development ClientSecret"}
+}
