@@ -5,7 +5,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
+	"net/url"
+	"strings"
 
 	"github.com/go-identityweb/identityweb"
 	"github.com/go-identityweb/identityweb/identitywebtest"
@@ -83,4 +86,97 @@ func ExampleTokenAcquirer_AppTokenSource() {
 	tok, err := acq.AppTokenSource(context.Background(), identitywebtest.WebAPIIdentifierURI+"/.default").Token()
 	fmt.Println(err, tok.Type(), tok.Valid())
 	// Output: <nil> Bearer true
+}
+
+// A web app: Handler serves the sign-in routes and sessions, RequireUser
+// protects pages, TokenForUser gets tokens for downstream APIs, and
+// Challenge sends the user through sign-in when consent or claims are
+// needed.
+func ExampleApp_RequireUser() {
+	_, idp := devIdP()
+	defer idp.Close()
+	app, err := identityweb.New(identityweb.Config{
+		Instance: idp.URL + "/", TenantID: identitywebtest.DefaultTenantID,
+		ClientID: identitywebtest.WebAppClientID, ClientSecret: identitywebtest.WebAppSecret,
+	}, identityweb.Options{HTTPClient: idp.Client()})
+	if err != nil {
+		panic(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/", app.RequireUser(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		acct, _ := identityweb.AccountFromContext(r.Context())
+		res, err := app.TokenForUser(r, identitywebtest.WebAPIIdentifierURI+"/access_as_user")
+		if err != nil {
+			app.Challenge(w, r, err) // consent, claims, lost cache: back through sign-in
+			return
+		}
+		fmt.Fprintf(w, "hello %s (%d-byte token)", acct.Name, len(res.AccessToken))
+	})))
+	handler := app.Handler(mux) // sessions + /signin-oidc, /signout, …
+
+	// An anonymous visitor is sent to the identity provider.
+	w := httptest.NewRecorder()
+	handler.ServeHTTP(w, httptest.NewRequest("GET", "https://app.example/reports?id=7", nil))
+	loc, _ := url.Parse(w.Header().Get("Location"))
+	fmt.Println(w.Code, loc.Path, loc.Query().Get("code_challenge_method"), loc.Query().Get("redirect_uri"))
+	// Output: 302 /c0ffee00-0000-4000-8000-000000000001/oauth2/v2.0/authorize S256 https://app.example/signin-oidc
+}
+
+// A web API: RequireBearer validates the token and applies policies; the
+// handler reads the claims and may call downstream APIs on behalf of the
+// caller.
+func ExampleApp_RequireBearer() {
+	p, idp := devIdP()
+	defer idp.Close()
+	api, err := identityweb.New(identityweb.Config{
+		Instance: idp.URL + "/", TenantID: identitywebtest.DefaultTenantID,
+		ClientID: identitywebtest.WebAPIClientID, ClientSecret: identitywebtest.WebAPISecret,
+	}, identityweb.Options{HTTPClient: idp.Client()})
+	if err != nil {
+		panic(err)
+	}
+	h := api.RequireBearer(identityweb.RequireScopes("access_as_user"))(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, _ := identityweb.ClaimsFromContext(r.Context())
+		fmt.Fprintf(w, "todos of %s", c.Name)
+	}))
+	token, _ := p.MintUserToken(idp.URL, identitywebtest.AliceUsername, identitywebtest.WebAppClientID,
+		identitywebtest.WebAPIIdentifierURI, "access_as_user")
+	for _, authz := range []string{"Bearer " + token, "Bearer forged", ""} {
+		r := httptest.NewRequest("GET", "/todos", nil)
+		if authz != "" {
+			r.Header.Set("Authorization", authz)
+		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		fmt.Println(w.Code)
+	}
+	// Output:
+	// 200
+	// 401
+	// 401
+}
+
+// Calling a downstream API as the app: the client adds the token.
+func ExampleApp_DownstreamClient() {
+	_, idp := devIdP()
+	defer idp.Close()
+	downstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, strings.HasPrefix(r.Header.Get("Authorization"), "Bearer "))
+	}))
+	defer downstream.Close()
+	app, _ := identityweb.New(identityweb.Config{
+		Instance: idp.URL + "/", TenantID: identitywebtest.DefaultTenantID,
+		ClientID: identitywebtest.DaemonClientID, ClientSecret: identitywebtest.DaemonSecret,
+	}, identityweb.Options{HTTPClient: idp.Client()})
+	client := app.DownstreamClient(identityweb.DownstreamAPI{
+		BaseURL: downstream.URL, Scopes: []string{identitywebtest.WebAPIIdentifierURI + "/.default"}, As: identityweb.AsApp,
+	})
+	resp, err := client.Get(downstream.URL + "/items")
+	if err != nil {
+		panic(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	fmt.Println(resp.StatusCode, string(b))
+	// Output: 200 true
 }

@@ -33,7 +33,9 @@ const (
 )
 
 // NewSCS wraps sm (nil: scs.New(), in-memory) and sets its cookie to
-// HttpOnly, SameSite=Lax and Secure (unless InsecureAllowHTTPCookies).
+// HttpOnly, SameSite=Lax and Secure (unless InsecureAllowHTTPCookies). When
+// sm uses scs's default gob codec it is replaced by a compatible, much
+// faster one for sessions of strings and bytes (others still use gob).
 func NewSCS(sm *scs.SessionManager, opts SCSOptions) *SCS {
 	if sm == nil {
 		sm = scs.New()
@@ -41,6 +43,9 @@ func NewSCS(sm *scs.SessionManager, opts SCSOptions) *SCS {
 	sm.Cookie.HttpOnly = true
 	sm.Cookie.SameSite = http.SameSiteLaxMode
 	sm.Cookie.Secure = !opts.InsecureAllowHTTPCookies
+	if _, isGob := sm.Codec.(scs.GobCodec); isGob {
+		sm.Codec = fastCodec{}
+	}
 	if sm.Cookie.Name == "session" {
 		sm.Cookie.Name = "idw_session"
 	}
