@@ -252,9 +252,14 @@ func TestRedisHoldsNothingInClear(t *testing.T) {
 			tokenKeys = append(tokenKeys, k)
 		}
 	}
-	v, _ := rdb.Get(context.Background(), tokenKeys[0]).Bytes()
-	for _, k := range tokenKeys[1:] {
-		rdb.Set(context.Background(), k, v, time.Hour)
+	// Every entry gets its neighbour's value: each now holds a value sealed
+	// for another key.
+	values := make([][]byte, len(tokenKeys))
+	for i, k := range tokenKeys {
+		values[i], _ = rdb.Get(context.Background(), k).Bytes()
+	}
+	for i, k := range tokenKeys {
+		rdb.Set(context.Background(), k, values[(i+1)%len(values)], time.Hour)
 	}
 	fresh := instance(t, l2, e.clk) // empty L1: reads L2
 	web2 := e.acquirer(iwt.WebAppClientID, iwt.WebAppSecret, func(_ *identityweb.Config, o *identityweb.Options) { o.Cache = fresh })
