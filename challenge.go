@@ -1,6 +1,7 @@
 package identityweb
 
 import (
+	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
@@ -58,12 +59,17 @@ func asChallenge(err error, scopes []string) error {
 // tokens gone from the cache) the error is a *ChallengeError: pass it to
 // Challenge.
 func (a *App) TokenForUser(r *http.Request, scopes ...string) (Result, error) {
-	ctx := r.Context()
+	return a.TokenForUserContext(r.Context(), scopes)
+}
+
+// TokenForUserContext is TokenForUser for a context derived from a request
+// that went through Handler (for SDKs that pass only a context along).
+func (a *App) TokenForUserContext(ctx context.Context, scopes []string, opts ...CallOption) (Result, error) {
 	key := a.sessions.Key(ctx)
 	if key == "" {
 		return Result{}, &ChallengeError{Scopes: scopes, Err: errNotSignedIn}
 	}
-	res, err := a.acq.Session(key).ForUser(ctx, scopes)
+	res, err := a.acq.Session(key).ForUser(ctx, scopes, opts...)
 	return res, asChallenge(err, scopes)
 }
 
@@ -77,11 +83,17 @@ func (a *App) TokenForApp(r *http.Request, scope string) (Result, error) {
 // consent comes back as a *ChallengeError: Challenge replies to the caller
 // with the WWW-Authenticate header it can act on.
 func (a *App) TokenOnBehalfOf(r *http.Request, scopes ...string) (Result, error) {
-	b, ok := r.Context().Value(ctxBearer).(*bearer)
+	return a.TokenOnBehalfOfContext(r.Context(), scopes)
+}
+
+// TokenOnBehalfOfContext is TokenOnBehalfOf for a context derived from a
+// request that passed RequireBearer.
+func (a *App) TokenOnBehalfOfContext(ctx context.Context, scopes []string, opts ...CallOption) (Result, error) {
+	b, ok := ctx.Value(ctxBearer).(*bearer)
 	if !ok {
-		return Result{}, errors.New("identityweb: TokenOnBehalfOf needs a request that passed RequireBearer")
+		return Result{}, errors.New("identityweb: on-behalf-of needs a request context that passed RequireBearer")
 	}
-	res, err := a.acq.OnBehalfOf(r.Context(), b.raw, scopes)
+	res, err := a.acq.OnBehalfOf(ctx, b.raw, scopes, opts...)
 	return res, asChallenge(err, scopes)
 }
 

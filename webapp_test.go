@@ -1,6 +1,7 @@
 package identityweb_test
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -447,4 +448,36 @@ func TestNoSecretsInWebAppLogs(t *testing.T) {
 	}
 }
 
-var _ = errors.Is
+
+func TestOnSignedInHook(t *testing.T) {
+	idp := iwt.NewServer(t, iwt.Options{AutoSignIn: iwt.AliceUsername})
+	var seen []string
+	refuse := false
+	app, err := identityweb.New(identityweb.Config{Instance: idp.URL + "/", TenantID: tenant, ClientID: iwt.WebAppClientID, ClientSecret: iwt.WebAppSecret},
+		identityweb.Options{HTTPClient: idp.Client(), InsecureAllowHTTPCookies: true, Logger: quiet(),
+			OnSignedIn: func(_ context.Context, _ *http.Request, acct identityweb.Account) error {
+				seen = append(seen, acct.Username)
+				if refuse {
+					return errors.New("not allowed here")
+				}
+				return nil
+			}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(app.Handler(app.RequireUser(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "in") }))))
+	defer srv.Close()
+	s := &site{t: t, idp: idp, srv: srv}
+	if code, body := s.get(s.browser(), "/"); code != 200 || body != "in" || len(seen) != 1 || seen[0] != iwt.AliceUsername {
+		t.Fatalf("hook: %d %q %v", code, body, seen)
+	}
+	refuse = true
+	b := s.browser()
+	if code, _ := s.get(b, "/"); code != http.StatusForbidden {
+		t.Fatalf("refused by the hook: %d", code)
+	}
+	refuse = false
+	if code, _ := s.get(b, "/"); code != 200 { // no half-signed-in session was left
+		t.Fatalf("after a refusal: %d", code)
+	}
+}
