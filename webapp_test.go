@@ -19,8 +19,11 @@ import (
 	"time"
 
 	"github.com/go-identityweb/identityweb"
+	"github.com/gorilla/sessions"
+
 	"github.com/go-identityweb/identityweb/cachestore"
 	iwt "github.com/go-identityweb/identityweb/identitywebtest"
+	"github.com/go-identityweb/identityweb/session"
 )
 
 // site is a web app signed in through the development provider, calling a
@@ -39,7 +42,7 @@ type site struct {
 
 const acrsClaims = `{"access_token":{"acrs":{"essential":true,"value":"c1"}}}`
 
-func newSite(t *testing.T) *site {
+func newSite(t *testing.T, mutate ...func(*identityweb.Options)) *site {
 	t.Helper()
 	s := &site{t: t, logs: &logBuffer{}, cache: cachestore.NewMemory(cachestore.MemoryOptions{})}
 	s.idp = iwt.NewServer(t, iwt.Options{AutoSignIn: iwt.AliceUsername})
@@ -69,9 +72,12 @@ func newSite(t *testing.T) *site {
 	s.apiSrv = httptest.NewServer(apiMux)
 	t.Cleanup(s.apiSrv.Close)
 
+	opts := identityweb.Options{HTTPClient: s.idp.Client(), Logger: logger, Cache: s.cache, InsecureAllowHTTPCookies: true}
+	for _, m := range mutate {
+		m(&opts)
+	}
 	app, err := identityweb.New(identityweb.Config{Instance: s.idp.URL + "/", TenantID: tenant,
-		ClientID: iwt.WebAppClientID, ClientSecret: iwt.WebAppSecret, Scopes: []string{apiScope}},
-		identityweb.Options{HTTPClient: s.idp.Client(), Logger: logger, Cache: s.cache, InsecureAllowHTTPCookies: true})
+		ClientID: iwt.WebAppClientID, ClientSecret: iwt.WebAppSecret, Scopes: []string{apiScope}}, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,7 +144,41 @@ var reCSRF = regexp.MustCompile(`name=csrf value="([^"]+)"`)
 
 func TestWebAppSignInCallSignOut(t *testing.T) {
 	s := newSite(t)
+	webAppFlow(t, s)
+}
+
+// Gorilla sessions, server-side (files) and in the cookie, run the same flow.
+func TestWebAppOnGorillaSessions(t *testing.T) {
+	hashKey, blockKey := []byte(strings.Repeat("h", 32)), []byte(strings.Repeat("b", 32))
+	for name, store := range map[string]sessions.Store{
+		"filesystem": sessions.NewFilesystemStore(t.TempDir(), hashKey, blockKey),
+		"cookie":     sessions.NewCookieStore(hashKey, blockKey),
+	} {
+		t.Run(name, func(t *testing.T) {
+			s := newSite(t, func(o *identityweb.Options) {
+				o.Sessions = session.NewGorilla(store, session.GorillaOptions{InsecureAllowHTTPCookies: true})
+			})
+			b := s.browser()
+			nr := *b
+			nr.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+			resp, _ := nr.Get(s.srv.URL + "/me")
+			resp.Body.Close()
+			anon := sessionCookie(b, s.srv.URL)
+			s.get(b, "/me")
+			if signedIn := sessionCookie(b, s.srv.URL); signedIn == "" || signedIn == anon {
+				t.Fatal("the session cookie was not renewed at sign-in")
+			}
+			webAppFlow(t, s, b)
+		})
+	}
+}
+
+func webAppFlow(t *testing.T, s *site, browsers ...*http.Client) {
+	t.Helper()
 	b := s.browser()
+	if len(browsers) > 0 {
+		b = browsers[0]
+	}
 	if code, body := s.get(b, "/"); code != 200 || body != "public home" {
 		t.Fatalf("public page: %d %q", code, body)
 	}

@@ -6,6 +6,6 @@
 // key. The session token is renewed at sign-in (fixation defence) and its
 // cookie is HttpOnly, SameSite=Lax and Secure unless allowed for localhost.
 //
-// NewSCS adapts an scs.SessionManager (its stores include Redis and SQL).
-// A gorilla/sessions adapter is planned.
+// NewSCS adapts an scs.SessionManager (its stores include Redis and SQL);
+// NewGorilla adapts a gorilla/sessions Store.
 package session

@@ -2,6 +2,7 @@ package session
 
 import (
 	"context"
+	"errors"
 	"net/http"
 )
 
@@ -39,3 +40,5 @@ type Manager interface {
 	PutPending(ctx context.Context, state string, data []byte)
 	TakePending(ctx context.Context, state string) ([]byte, bool)
 }
+
+var errNoSession = errors.New("session: no session in the request context: wrap the handler with Middleware")

@@ -1,0 +1,221 @@
+package session
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"sync"
+
+	"github.com/gorilla/sessions"
+)
+
+// GorillaOptions configure the gorilla/sessions adapter.
+type GorillaOptions struct {
+	// Name of the session (its cookie). Default: "idw_session".
+	Name string
+	// InsecureAllowHTTPCookies leaves Secure off the cookie (development on
+	// http://localhost). Default: Secure.
+	InsecureAllowHTTPCookies bool
+}
+
+// Gorilla is a Manager over a gorilla/sessions Store. Prefer a server-side
+// store (FilesystemStore, or a Redis store): with CookieStore the session
+// data travels in the (encrypted, authenticated) cookie. The session is
+// saved when the response's header is written.
+type Gorilla struct {
+	store sessions.Store
+	opts  GorillaOptions
+}
+
+// NewGorilla wraps store.
+func NewGorilla(store sessions.Store, opts GorillaOptions) *Gorilla {
+	if opts.Name == "" {
+		opts.Name = "idw_session"
+	}
+	return &Gorilla{store: store, opts: opts}
+}
+
+type gorillaCtxKey struct{}
+
+// gorillaState is one request's session.
+type gorillaState struct {
+	mu      sync.Mutex
+	s       *sessions.Session
+	r       *http.Request
+	dirty   bool
+	destroy bool
+}
+
+// Middleware loads the session into the context and saves it before the
+// response header goes out. A session that does not decode (tampered,
+// expired, foreign) is replaced by a new one.
+func (g *Gorilla) Middleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s, err := g.store.Get(r, g.opts.Name)
+		if err != nil || s == nil {
+			s, _ = g.store.New(r, g.opts.Name)
+			s.Values = map[interface{}]interface{}{}
+		}
+		s.Options.HttpOnly = true
+		s.Options.SameSite = http.SameSiteLaxMode
+		s.Options.Secure = !g.opts.InsecureAllowHTTPCookies
+		if s.Options.Path == "" {
+			s.Options.Path = "/"
+		}
+		st := &gorillaState{s: s, r: r}
+		sw := &savingWriter{ResponseWriter: w, save: func(w http.ResponseWriter) { g.save(st, w) }}
+		next.ServeHTTP(sw, r.WithContext(context.WithValue(r.Context(), gorillaCtxKey{}, st)))
+		sw.flush()
+	})
+}
+
+func (g *Gorilla) save(st *gorillaState, w http.ResponseWriter) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if !st.dirty {
+		return
+	}
+	if st.destroy {
+		st.s.Options.MaxAge = -1
+	}
+	g.store.Save(st.r, w, st.s)
+}
+
+// savingWriter saves the session once, just before the header is written.
+type savingWriter struct {
+	http.ResponseWriter
+	save  func(http.ResponseWriter)
+	saved bool
+}
+
+func (s *savingWriter) flush() {
+	if !s.saved {
+		s.saved = true
+		s.save(s.ResponseWriter)
+	}
+}
+
+func (s *savingWriter) WriteHeader(code int) { s.flush(); s.ResponseWriter.WriteHeader(code) }
+func (s *savingWriter) Write(b []byte) (int, error) {
+	s.flush()
+	return s.ResponseWriter.Write(b)
+}
+func (s *savingWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+func (g *Gorilla) state(ctx context.Context) *gorillaState {
+	st, _ := ctx.Value(gorillaCtxKey{}).(*gorillaState)
+	return st
+}
+
+func (g *Gorilla) str(ctx context.Context, k string) string {
+	st := g.state(ctx)
+	if st == nil {
+		return ""
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	v, _ := st.s.Values[k].(string)
+	return v
+}
+
+func (g *Gorilla) put(ctx context.Context, k string, v interface{}) {
+	if st := g.state(ctx); st != nil {
+		st.mu.Lock()
+		if v == nil {
+			delete(st.s.Values, k)
+		} else {
+			st.s.Values[k] = v
+		}
+		st.dirty = true
+		st.mu.Unlock()
+	}
+}
+
+// Key returns the session key, or "".
+func (g *Gorilla) Key(ctx context.Context) string { return g.str(ctx, keyKey) }
+
+// Account returns the signed-in account.
+func (g *Gorilla) Account(ctx context.Context) (Account, bool) {
+	if g.Key(ctx) == "" {
+		return Account{}, false
+	}
+	parts := strings.SplitN(g.str(ctx, keyAccount), "\x00", 4)
+	if len(parts) != 4 {
+		return Account{}, false
+	}
+	return Account{ObjectID: parts[0], TenantID: parts[1], Username: parts[2], Name: parts[3]}, true
+}
+
+// SignIn starts a new session (a server-side store gives it a new id) and
+// stores the account in it.
+func (g *Gorilla) SignIn(ctx context.Context, key string, acct Account) error {
+	st := g.state(ctx)
+	if st == nil {
+		return errNoSession
+	}
+	st.mu.Lock()
+	st.s.ID = "" // server-side stores issue a new id on save
+	st.s.Values = map[interface{}]interface{}{
+		keyKey:     key,
+		keyAccount: strings.Join([]string{acct.ObjectID, acct.TenantID, acct.Username, acct.Name}, "\x00"),
+		keyCSRF:    RandomToken(),
+	}
+	st.s.IsNew = true
+	st.dirty = true
+	st.mu.Unlock()
+	return nil
+}
+
+// SignOut deletes the session and its cookie.
+func (g *Gorilla) SignOut(ctx context.Context) error {
+	st := g.state(ctx)
+	if st == nil {
+		return errNoSession
+	}
+	st.mu.Lock()
+	st.s.Values = map[interface{}]interface{}{}
+	st.destroy, st.dirty = true, true
+	st.mu.Unlock()
+	return nil
+}
+
+// CSRFToken returns the anti-forgery token.
+func (g *Gorilla) CSRFToken(ctx context.Context) string { return g.str(ctx, keyCSRF) }
+
+// PutPending keeps a sign-in request in progress.
+func (g *Gorilla) PutPending(ctx context.Context, state string, data []byte) {
+	st := g.state(ctx)
+	if st == nil {
+		return
+	}
+	st.mu.Lock()
+	n := 0
+	for k := range st.s.Values {
+		if ks, ok := k.(string); ok && strings.HasPrefix(ks, keyPending) {
+			n++
+		}
+	}
+	if n >= maxPending {
+		for k := range st.s.Values {
+			if ks, ok := k.(string); ok && strings.HasPrefix(ks, keyPending) {
+				delete(st.s.Values, k)
+			}
+		}
+	}
+	st.s.Values[keyPending+state] = string(data)
+	st.dirty = true
+	st.mu.Unlock()
+}
+
+// TakePending returns and removes a sign-in request.
+func (g *Gorilla) TakePending(ctx context.Context, state string) ([]byte, bool) {
+	if state == "" {
+		return nil, false
+	}
+	v := g.str(ctx, keyPending+state)
+	if v == "" {
+		return nil, false
+	}
+	g.put(ctx, keyPending+state, nil)
+	return []byte(v), true
+}
