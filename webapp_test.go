@@ -488,7 +488,6 @@ func TestNoSecretsInWebAppLogs(t *testing.T) {
 	}
 }
 
-
 func TestOnSignedInHook(t *testing.T) {
 	idp := iwt.NewServer(t, iwt.Options{AutoSignIn: iwt.AliceUsername})
 	var seen []string
