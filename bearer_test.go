@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/go-identityweb/identityweb"
+	iwt "github.com/go-identityweb/identityweb/identitywebtest"
 	"github.com/go-identityweb/identityweb/internal/jws"
 )
 
@@ -253,5 +254,27 @@ func TestProviderDownIsNot401(t *testing.T) {
 	b, _ := io.ReadAll(w.Body)
 	if strings.Contains(string(b), "connection") {
 		t.Fatalf("internals leaked: %s", b)
+	}
+}
+
+// A multi-tenant API ("organizations") accepts tokens of any tenant whose
+// issuer matches the template with the token's own tid.
+func TestMultiTenantIssuer(t *testing.T) {
+	idp := iwt.NewServer(t, iwt.Options{})
+	app, err := identityweb.New(identityweb.Config{Instance: idp.URL + "/", TenantID: "organizations",
+		ClientID: iwt.WebAPIClientID, ClientSecret: iwt.WebAPISecret}, identityweb.Options{HTTPClient: idp.Client(), Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := app.RequireBearer()(okHandler)
+	tok, _ := idp.UserToken(iwt.AliceUsername, iwt.WebAppClientID, iwt.WebAPIIdentifierURI, "access_as_user")
+	if w := call(h, "Bearer "+tok); w.Code != 204 {
+		t.Fatalf("tenant token on a multi-tenant API: %d %s", w.Code, w.Body)
+	}
+	// A token of another provider (other issuer host) is refused.
+	other := iwt.NewServer(t, iwt.Options{})
+	foreign, _ := other.UserToken(iwt.AliceUsername, iwt.WebAppClientID, iwt.WebAPIIdentifierURI, "access_as_user")
+	if w := call(h, "Bearer "+foreign); w.Code != 401 {
+		t.Fatalf("foreign issuer: %d", w.Code)
 	}
 }

@@ -397,6 +397,25 @@ func TestCallbackNegative(t *testing.T) {
 			}
 		})
 	}
+	// Wrong nonce alone: the provider is asked (by a tampered redirect) for
+	// another nonce; the verifier still matches, the ID token's nonce not.
+	resp, err := nr.Get(s.srv.URL + "/signin?returnUrl=/me")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	authz, _ := url.Parse(resp.Header.Get("Location"))
+	q := authz.Query()
+	q.Set("nonce", "attacker-chosen")
+	authz.RawQuery = q.Encode()
+	resp, err = nr.Get(authz.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if code, _ := status(&nr, resp.Header.Get("Location")); code != 401 {
+		t.Fatalf("wrong nonce: %d", code)
+	}
 	// The code redeemed in case 4 cannot be replayed (under a valid state of
 	// a new request), and no session exists.
 	third := startAuth()
