@@ -122,6 +122,10 @@ func (a *App) RequireUser(next http.Handler) http.Handler {
 	})
 }
 
+// Account returns the signed-in account of r's session, on any page (not
+// only behind RequireUser).
+func (a *App) Account(r *http.Request) (Account, bool) { return a.sessions.Account(r.Context()) }
+
 // CSRFToken returns the token a sign-out form posts as "csrf" (or sends in
 // the X-CSRF-Token header).
 func (a *App) CSRFToken(r *http.Request) string { return a.sessions.CSRFToken(r.Context()) }

@@ -1,29 +1,32 @@
 // Command webapp is the quick-start sample: with no configuration it starts
-// the embedded development identity provider and a small web app that signs
-// users in with OpenID Connect, then prints one URL to open.
+// the embedded development identity provider and a web app that signs
+// users in, calls a protected Todo API as them (asking for a second scope
+// on the way: incremental consent), shows the metadata of every token
+// acquisition, and signs them out. It prints one URL to open.
 //
 //	go run ./samples/webapp
 //
-// This first version uses golang.org/x/oauth2 and go-oidc directly; the
-// library's own web-app sign-in replaces them when it lands.
+// With REDIS_URL set it keeps tokens in an L1/L2 cache on Redis (keys from
+// IDWEB_CACHE_KEYS, base64, comma-separated, newest first). With Entra
+// settings — an appsettings.json "AzureAd" section or AzureAd__… /
+// AZURE_… environment variables, and a registered reply URL
+// http://localhost:5000/signin-oidc — it runs against a real tenant
+// unchanged; set AzureAd__Scopes to the API scopes it should call.
 package main
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
 	"time"
-
-	"github.com/go-identityweb/identityweb/identitywebtest"
 )
 
 func main() {
@@ -35,43 +38,39 @@ func main() {
 	}
 }
 
-// run starts the identity provider and the app and serves until ctx ends.
-// ready, when set, receives the app's URL.
+// run starts everything and serves until ctx ends; ready receives the URL.
 func run(ctx context.Context, args []string, out io.Writer, ready chan<- string) error {
 	fs := flag.NewFlagSet("webapp", flag.ContinueOnError)
 	fs.SetOutput(out)
 	addr := fs.String("addr", "localhost:5000", "address of the web app")
 	idpAddr := fs.String("idp-addr", "127.0.0.1:0", "address of the embedded identity provider")
-	autoSignIn := fs.String("auto-signin", "", "sign this username in without the provider's page (for tests)")
+	autoSignIn := fs.String("auto-signin", "", "sign this username in without the provider's page (tests)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	idp, err := startIdP(*idpAddr, *autoSignIn)
-	if err != nil {
-		return err
-	}
-	defer idp.server.Close()
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return err
 	}
-	appURL := "http://" + ln.Addr().String()
-	if host, port, _ := net.SplitHostPort(*addr); host == "localhost" {
-		appURL = "http://localhost:" + port
-		if port == "0" {
-			_, p, _ := net.SplitHostPort(ln.Addr().String())
-			appURL = "http://localhost:" + p
-		}
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	host, _, _ := net.SplitHostPort(*addr)
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "localhost"
 	}
-	a, err := newApp(ctx, appURL, idp.url, idp.client)
+	appURL := "http://" + net.JoinHostPort(host, port)
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	s, err := newSite(ctx, siteOptions{appURL: appURL, idpAddr: *idpAddr, autoSignIn: *autoSignIn, logger: logger})
 	if err != nil {
 		ln.Close()
 		return err
 	}
-	srv := &http.Server{Handler: a.routes(), ReadHeaderTimeout: 10 * time.Second}
+	defer s.close()
+	srv := &http.Server{Handler: s.handler, ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
-	fmt.Fprintf(out, "Identity provider: %s (users: %s, %s)\n", idp.url, identitywebtest.AliceUsername, identitywebtest.BobUsername)
+	if s.devIdP != "" {
+		fmt.Fprintf(out, "Development identity provider: %s (users: alice@…, bob@…; no password)\n", s.devIdP)
+	}
 	fmt.Fprintf(out, "Open %s/\n", appURL)
 	if ready != nil {
 		ready <- appURL
@@ -87,42 +86,4 @@ func run(ctx context.Context, args []string, out io.Writer, ready chan<- string)
 		}
 		return nil
 	}
-}
-
-type embeddedIdP struct {
-	url    string
-	client *http.Client // trusts the provider's certificate
-	server *http.Server
-}
-
-// startIdP serves the development provider over HTTPS on addr with a fresh
-// self-signed certificate that only this process trusts.
-func startIdP(addr, autoSignIn string) (*embeddedIdP, error) {
-	certPEM, keyPEM, err := identitywebtest.TLSCertificatePEM()
-	if err != nil {
-		return nil, err
-	}
-	cert, err := tls.X509KeyPair(certPEM, keyPEM)
-	if err != nil {
-		return nil, err
-	}
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(certPEM)
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, err
-	}
-	base := "https://" + ln.Addr().String()
-	p, err := identitywebtest.NewProvider(identitywebtest.Options{AutoSignIn: autoSignIn, PublicURL: base})
-	if err != nil {
-		ln.Close()
-		return nil, err
-	}
-	srv := &http.Server{Handler: p, ReadHeaderTimeout: 10 * time.Second,
-		TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}}
-	go srv.ServeTLS(ln, "", "")
-	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
-		TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12},
-	}}
-	return &embeddedIdP{url: base, client: client, server: srv}, nil
 }

@@ -9,110 +9,103 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/go-identityweb/identityweb/identitywebtest"
 )
 
-// TestSignInAndOut drives the sample as a browser would: the provider signs
-// Alice in automatically (-auto-signin), so following redirects is enough.
-func TestSignInAndOut(t *testing.T) {
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
+func (s *syncBuffer) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+// start runs the sample until the test ends and returns its URL.
+func start(t *testing.T, args ...string) (string, *syncBuffer) {
+	t.Helper()
+	t.Setenv("REDIS_URL", "")
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan string, 1)
 	done := make(chan error, 1)
-	var out bytes.Buffer
-	go func() {
-		done <- run(ctx, []string{"-addr", "localhost:0", "-auto-signin", identitywebtest.AliceUsername}, &out, ready)
-	}()
-	defer func() {
+	out := &syncBuffer{}
+	go func() { done <- run(ctx, append([]string{"-addr", "localhost:0"}, args...), out, ready) }()
+	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
 			t.Errorf("run: %v", err)
 		}
-	}()
-	var appURL string
+	})
 	select {
-	case appURL = <-ready:
+	case u := <-ready:
+		return u, out
 	case err := <-done:
 		t.Fatal(err)
 	case <-time.After(30 * time.Second):
-		t.Fatal("sample did not start")
+		t.Fatal("the sample did not start")
 	}
+	return "", nil
+}
+
+var reCSRF = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+
+// TestSampleFlow drives the sample as a person would, with the provider
+// signing Alice in and consenting by itself (-auto-signin).
+func TestSampleFlow(t *testing.T) {
+	appURL, out := start(t, "-auto-signin", identitywebtest.AliceUsername)
 	jar, _ := cookiejar.New(nil)
-	// The provider's certificate is self-signed and trusted only by the app:
-	// the test's browser skips verification for that one host, on loopback.
-	browser := &http.Client{Jar: jar, Timeout: 30 * time.Second, Transport: insecureLoopbackTransport()}
-	get := func(u string) string {
-		resp, err := browser.Get(u)
+	browser := &http.Client{Jar: jar, Transport: insecureLoopbackTransport(), Timeout: 30 * time.Second}
+	get := func(path string) string {
+		resp, err := browser.Get(appURL + path)
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer resp.Body.Close()
 		b, _ := io.ReadAll(resp.Body)
 		if resp.StatusCode != 200 {
-			t.Fatalf("GET %s: %d %s", u, resp.StatusCode, b)
+			t.Fatalf("GET %s: %d %s", path, resp.StatusCode, b)
 		}
 		return string(b)
 	}
-	if page := get(appURL + "/"); !strings.Contains(page, `id="signin"`) {
-		t.Fatalf("home page before sign-in:\n%s", page)
+	if page := get("/"); !strings.Contains(page, `id="sign-in-button"`) {
+		t.Fatalf("home before sign-in:\n%s", page)
 	}
-	page := get(appURL + "/signin")
-	if !strings.Contains(page, "Hello, Alice Example!") || !strings.Contains(page, identitywebtest.AliceUsername) {
-		t.Fatalf("home page after sign-in:\n%s", page)
+	me := get("/me")
+	for _, want := range []string{"Hello, Alice Example", identitywebtest.AliceUsername, `id="md-source">cache`, `id="sign-out"`} {
+		if !strings.Contains(me, want) {
+			t.Fatalf("profile lacks %q:\n%s", want, me)
+		}
 	}
-	csrf := regexp.MustCompile(`name="csrf" value="([^"]+)"`).FindStringSubmatch(page)
-	if csrf == nil {
-		t.Fatal("no CSRF token on the page")
+	if page := get("/todos"); !strings.Contains(page, "No todos yet.") {
+		t.Fatalf("todos:\n%s", page)
 	}
-	// Sign-out without the CSRF token is refused.
-	resp, err := browser.PostForm(appURL+"/signout", url.Values{})
-	if err != nil {
-		t.Fatal(err)
+	write := get("/todos/write") // incremental consent on the way
+	if !strings.Contains(write, `id="write-granted"`) {
+		t.Fatalf("write page:\n%s", write)
 	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusForbidden {
-		t.Fatalf("sign-out without CSRF: %d", resp.StatusCode)
-	}
-	resp, err = browser.PostForm(appURL+"/signout", url.Values{"csrf": {csrf[1]}})
+	csrf := reCSRF.FindStringSubmatch(write)[1]
+	resp, err := browser.PostForm(appURL+"/todos/write", url.Values{"csrf": {csrf}, "text": {"ship it"}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	b, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if !strings.Contains(string(b), `id="signin"`) {
+	if !strings.Contains(string(b), "<li>ship it</li>") {
+		t.Fatalf("after adding:\n%s", b)
+	}
+	resp, err = browser.PostForm(appURL+"/signout", url.Values{"csrf": {csrf}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(b), `id="sign-in-button"`) {
 		t.Fatalf("after sign-out:\n%s", b)
 	}
 	if !strings.Contains(out.String(), "Open "+appURL) {
-		t.Fatalf("output: %s", out.String())
+		t.Fatalf("output: %s", out)
 	}
 }
-
-func TestCallbackRejectsForgedState(t *testing.T) {
-	idp, err := startIdP("127.0.0.1:0", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer idp.server.Close()
-	a, err := newApp(context.Background(), "http://localhost:5000", idp.url, idp.client)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rec := &recorder{header: http.Header{}}
-	r, _ := http.NewRequest(http.MethodGet, "http://localhost:5000/signin-oidc?state=forged&code=x", nil)
-	a.routes().ServeHTTP(rec, r)
-	if rec.status != http.StatusBadRequest {
-		t.Fatalf("forged state: %d", rec.status)
-	}
-}
-
-type recorder struct {
-	header http.Header
-	status int
-	body   bytes.Buffer
-}
-
-func (r *recorder) Header() http.Header         { return r.header }
-func (r *recorder) Write(b []byte) (int, error) { return r.body.Write(b) }
-func (r *recorder) WriteHeader(s int)           { r.status = s }

@@ -1,0 +1,49 @@
+package main
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/go-identityweb/identityweb/identitywebtest"
+)
+
+type embeddedIdP struct {
+	url    string
+	client *http.Client // trusts the provider's certificate
+	server *http.Server
+}
+
+// startIdP serves the development provider over HTTPS on addr with a fresh
+// self-signed certificate that only this process trusts.
+func startIdP(addr, autoSignIn string) (*embeddedIdP, error) {
+	certPEM, keyPEM, err := identitywebtest.TLSCertificatePEM()
+	if err != nil {
+		return nil, err
+	}
+	cert, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(certPEM)
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	base := "https://" + ln.Addr().String()
+	p, err := identitywebtest.NewProvider(identitywebtest.Options{AutoSignIn: autoSignIn, PublicURL: base})
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	srv := &http.Server{Handler: p, ReadHeaderTimeout: 10 * time.Second,
+		TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}}
+	go srv.ServeTLS(ln, "", "")
+	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12},
+	}}
+	return &embeddedIdP{url: base, client: client, server: srv}, nil
+}
