@@ -161,6 +161,24 @@ func (p *Provider) startSignIn(w http.ResponseWriter, r *http.Request, rc *reque
 		tx.user = auto
 		p.grantMissing(tx)
 		p.complete(w, r, rc, tx)
+	case sess != nil && tx.prompt != "login" && tx.prompt != "select_account" && (rc.tenant == nil || sess.user.tenant == rc.tenant) &&
+		(tx.client.MultiTenant || sess.user.tenant == tx.client.tenant):
+		// Single sign-on, as Entra: the signed-in user goes straight on, to
+		// the consent page when something new is asked for.
+		tx.user = sess.user
+		if len(p.missingConsent(tx)) > 0 || tx.prompt == "consent" || len(unsatisfied(tx.claims.acrs, sess.acrs)) > 0 {
+			p.mu.Lock()
+			p.sweepLocked(rc.now)
+			p.txs[tx.id] = tx
+			p.mu.Unlock()
+			if len(unsatisfied(tx.claims.acrs, sess.acrs)) > 0 {
+				p.signInPage(w, rc, tx, "") // step-up: sign in again
+				return
+			}
+			p.consentPage(w, rc, tx)
+			return
+		}
+		p.complete(w, r, rc, tx)
 	default:
 		p.mu.Lock()
 		p.sweepLocked(rc.now)
