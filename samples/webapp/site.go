@@ -10,6 +10,7 @@ import (
 	"github.com/go-identityweb/identityweb/cachestore"
 	"github.com/go-identityweb/identityweb/cachestore/redisstore"
 	"github.com/go-identityweb/identityweb/identitywebtest"
+	"github.com/go-identityweb/identityweb/samples/internal/devserver"
 )
 
 const (
@@ -48,17 +49,17 @@ func newSite(ctx context.Context, o siteOptions) (*site, error) {
 	apiCfg := identityweb.Config{}
 	s.readS, s.writeS = readScope, writeScope
 	if cfg.ClientID == "" { // no Entra settings: the embedded development provider
-		idp, err := startIdP(o.idpAddr, o.autoSignIn)
+		idp, err := devserver.Start(o.idpAddr, o.autoSignIn)
 		if err != nil {
 			return nil, err
 		}
-		s.closers = append(s.closers, func() { idp.server.Close() })
-		s.devIdP = idp.url
-		cfg = identityweb.Config{Instance: idp.url + "/", TenantID: identitywebtest.DefaultTenantID,
+		s.closers = append(s.closers, func() { idp.Close() })
+		s.devIdP = idp.URL
+		cfg = identityweb.Config{Instance: idp.URL + "/", TenantID: identitywebtest.DefaultTenantID,
 			ClientID: identitywebtest.WebAppClientID, ClientSecret: identitywebtest.WebAppSecret, Scopes: []string{readScope}}
-		apiCfg = identityweb.Config{Instance: idp.url + "/", TenantID: identitywebtest.DefaultTenantID,
+		apiCfg = identityweb.Config{Instance: idp.URL + "/", TenantID: identitywebtest.DefaultTenantID,
 			ClientID: identitywebtest.WebAPIClientID, ClientSecret: identitywebtest.WebAPISecret}
-		opts.HTTPClient = idp.client
+		opts.HTTPClient = idp.Client
 	} else if len(cfg.Scopes) > 0 {
 		s.readS, s.writeS = cfg.Scopes[0], cfg.Scopes[len(cfg.Scopes)-1]
 	}

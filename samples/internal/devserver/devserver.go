@@ -1,4 +1,6 @@
-package main
+// Package devserver starts the development identity provider inside a
+// sample, over HTTPS with a certificate only that process trusts.
+package devserver
 
 import (
 	"crypto/tls"
@@ -10,15 +12,20 @@ import (
 	"github.com/go-identityweb/identityweb/identitywebtest"
 )
 
-type embeddedIdP struct {
-	url    string
-	client *http.Client // trusts the provider's certificate
-	server *http.Server
+// IdP is a running development provider.
+type IdP struct {
+	URL      string
+	Client   *http.Client // trusts the provider's certificate
+	Provider *identitywebtest.Provider
+	server   *http.Server
 }
 
-// startIdP serves the development provider over HTTPS on addr with a fresh
+// Close stops it.
+func (i *IdP) Close() error { return i.server.Close() }
+
+// Start serves the development provider over HTTPS on addr with a fresh
 // self-signed certificate that only this process trusts.
-func startIdP(addr, autoSignIn string) (*embeddedIdP, error) {
+func Start(addr, autoSignIn string) (*IdP, error) {
 	certPEM, keyPEM, err := identitywebtest.TLSCertificatePEM()
 	if err != nil {
 		return nil, err
@@ -45,5 +52,5 @@ func startIdP(addr, autoSignIn string) (*embeddedIdP, error) {
 	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
 		TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12},
 	}}
-	return &embeddedIdP{url: base, client: client, server: srv}, nil
+	return &IdP{URL: base, Client: client, Provider: p, server: srv}, nil
 }
