@@ -43,6 +43,12 @@
 // configuration mistakes. No error, log line or metric holds a token, an
 // assertion or a secret.
 //
-// Status: the token engine is here; web-app sign-in, web-API protection and
-// downstream API clients of this package arrive with the next releases.
+// # Web apps and web APIs
+//
+// App (New) adds sign-in for browsers — Handler, RequireUser, Challenge,
+// TokenForUser — with sessions kept by package session; bearer-token
+// protection for APIs — RequireBearer with RequireScopes, RequireRoles,
+// RequireScopesOrRoles, ClaimsFromContext, TokenOnBehalfOf; and
+// DownstreamClient, an *http.Client that adds tokens and handles claims
+// challenges. Every middleware is func(http.Handler) http.Handler.
 package identityweb
