@@ -259,6 +259,7 @@ func (a *App) callback(w http.ResponseWriter, r *http.Request) {
 	if acct.ObjectID == "" {
 		acct.ObjectID = claims.Subject
 	}
+	previous := a.sessions.Key(ctx) // a signed-in user coming back for consent or claims
 	if err := a.sessions.SignIn(ctx, key, acct); err != nil {
 		us.RemoveAccount(ctx)
 		http.Error(w, "Sign-in failed.", http.StatusInternalServerError)
@@ -270,6 +271,11 @@ func (a *App) callback(w http.ResponseWriter, r *http.Request) {
 			a.sessions.SignOut(ctx)
 			http.Error(w, "Sign-in was refused by the application.", http.StatusForbidden)
 			return
+		}
+	}
+	if previous != "" && previous != key {
+		if err := a.acq.Session(previous).RemoveAccount(ctx); err != nil {
+			a.acq.logger.LogAttrs(ctx, levelWarn, "identityweb: removing the previous session's tokens failed", errAttr(err))
 		}
 	}
 	http.Redirect(w, r, p.Return, http.StatusFound)

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/go-identityweb/identityweb/identitywebtest"
+	"github.com/go-identityweb/identityweb/internal/redistest"
 )
 
 type syncBuffer struct {
@@ -31,7 +32,6 @@ func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return 
 // start runs the sample until the test ends and returns its URL.
 func start(t *testing.T, args ...string) (string, *syncBuffer) {
 	t.Helper()
-	t.Setenv("REDIS_URL", "")
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan string, 1)
 	done := make(chan error, 1)
@@ -59,6 +59,29 @@ var reCSRF = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
 // TestSampleFlow drives the sample as a person would, with the provider
 // signing Alice in and consenting by itself (-auto-signin).
 func TestSampleFlow(t *testing.T) {
+	t.Setenv("REDIS_URL", "")
+	sampleFlow(t)
+}
+
+// With REDIS_URL the sample keeps tokens in L1 + encrypted Redis.
+func TestSampleFlowWithRedis(t *testing.T) {
+	srv := redistest.Start(t)
+	t.Setenv("REDIS_URL", "redis://"+srv.Addr+"/0")
+	t.Setenv("IDWEB_CACHE_KEYS", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=")
+	sampleFlow(t)
+	// Tokens were written to Redis during the run (the sign-in at least)…
+	info, _ := redistest.Do(srv.Addr, "INFO", "commandstats")
+	if !strings.Contains(info, "cmdstat_set:") || !strings.Contains(info, "cmdstat_del:") {
+		t.Fatalf("the sample did not write tokens to Redis:\n%s", info)
+	}
+	// …and sign-out removed every token of the user from L2, including
+	// those of the partition replaced at the consent step.
+	if keys, err := redistest.Do(srv.Addr, "KEYS", "identityweb-sample:k:*"); err != nil || keys != "" {
+		t.Fatalf("token entries left in Redis after sign-out: %q %v", keys, err)
+	}
+}
+
+func sampleFlow(t *testing.T) {
 	appURL, out := start(t, "-auto-signin", identitywebtest.AliceUsername)
 	jar, _ := cookiejar.New(nil)
 	browser := &http.Client{Jar: jar, Transport: insecureLoopbackTransport(), Timeout: 30 * time.Second}
