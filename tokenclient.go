@@ -2,8 +2,6 @@ package identityweb
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
@@ -16,6 +14,7 @@ import (
 	"time"
 
 	"github.com/go-identityweb/identityweb/certsource"
+	"github.com/go-identityweb/identityweb/internal/guid"
 )
 
 // tokenResponse is a successful token endpoint answer.
@@ -170,7 +169,7 @@ func (a *TokenAcquirer) postOnce(ctx context.Context, call tokenCall) (*tokenRes
 	if err != nil {
 		return nil, 0, &transportError{err}
 	}
-	correlation := newCorrelationID()
+	correlation := guid.New()
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("client-request-id", correlation)
@@ -249,15 +248,6 @@ func (e *credentialError) Error() string {
 	return "identityweb: the client credential is not available: " + sanitize(e.err)
 }
 func (e *credentialError) Unwrap() error { return e.err }
-
-func newCorrelationID() string {
-	var b [16]byte
-	rand.Read(b[:])
-	b[6] = (b[6] & 0x0f) | 0x40
-	b[8] = (b[8] & 0x3f) | 0x80
-	x := hex.EncodeToString(b[:])
-	return x[:8] + "-" + x[8:12] + "-" + x[12:16] + "-" + x[16:20] + "-" + x[20:]
-}
 
 // seconds reads a json.Number of seconds (some providers send strings).
 func seconds(n json.Number) time.Duration {

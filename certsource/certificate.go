@@ -2,7 +2,6 @@ package certsource
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
@@ -13,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/go-identityweb/identityweb/internal/guid"
 	"github.com/go-identityweb/identityweb/internal/jws"
 )
 
@@ -106,7 +106,7 @@ func (c *Certificate) ClientAuth(_ context.Context, req AuthRequest) (AuthParams
 		Nbf int64  `json:"nbf"`
 		Iat int64  `json:"iat"`
 		Exp int64  `json:"exp"`
-	}{req.TokenEndpoint, req.ClientID, req.ClientID, newJTI(), req.Now.Unix(), req.Now.Unix(), exp.Unix()}
+	}{req.TokenEndpoint, req.ClientID, req.ClientID, guid.New(), req.Now.Unix(), req.Now.Unix(), exp.Unix()}
 	tok, err := jws.Sign(c.key, c.header, claims)
 	if err != nil {
 		return AuthParams{}, fmt.Errorf("certsource: signing the client assertion: %w", err)
@@ -132,12 +132,3 @@ func (c *Certificate) Description() string { return "certificate sha256:" + c.th
 
 // NotAfter returns the leaf certificate's expiry.
 func (c *Certificate) NotAfter() time.Time { return c.chain[0].NotAfter }
-
-func newJTI() string {
-	var b [16]byte
-	rand.Read(b[:])
-	b[6] = (b[6] & 0x0f) | 0x40
-	b[8] = (b[8] & 0x3f) | 0x80
-	x := hex.EncodeToString(b[:])
-	return x[:8] + "-" + x[8:12] + "-" + x[12:16] + "-" + x[16:20] + "-" + x[20:]
-}

@@ -12,7 +12,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -26,6 +25,7 @@ import (
 	"time"
 
 	"github.com/go-identityweb/identityweb/identitywebtest"
+	"github.com/go-identityweb/identityweb/samples/internal/devserver"
 )
 
 func main() {
@@ -117,17 +117,7 @@ func run(ctx context.Context, args []string, out io.Writer, ready chan<- string)
 	if ready != nil {
 		ready <- base
 	}
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := srv.Shutdown(shutdown); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			return err
-		}
-		return nil
-	}
+	return devserver.Wait(ctx, srv, errc)
 }
 
 // serveTLS gives srv a fresh self-signed certificate for loopback names and

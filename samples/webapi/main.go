@@ -18,7 +18,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -118,17 +117,7 @@ func run(ctx context.Context, args []string, out io.Writer, ready chan<- started
 	if ready != nil {
 		ready <- started{url: base, idp: idp}
 	}
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			return err
-		}
-		return nil
-	}
+	return devserver.Wait(ctx, srv, errc)
 }
 
 func todos(w http.ResponseWriter, r *http.Request) {

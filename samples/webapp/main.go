@@ -16,7 +16,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -27,6 +26,8 @@ import (
 	"os/signal"
 	"syscall"
 	"time"
+
+	"github.com/go-identityweb/identityweb/samples/internal/devserver"
 )
 
 func main() {
@@ -75,15 +76,5 @@ func run(ctx context.Context, args []string, out io.Writer, ready chan<- string)
 	if ready != nil {
 		ready <- appURL
 	}
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := srv.Shutdown(shutdown); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			return err
-		}
-		return nil
-	}
+	return devserver.Wait(ctx, srv, errc)
 }

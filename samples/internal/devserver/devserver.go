@@ -3,8 +3,10 @@
 package devserver
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"net"
 	"net/http"
 	"time"
@@ -53,4 +55,20 @@ func Start(addr, autoSignIn string) (*IdP, error) {
 		TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12},
 	}}
 	return &IdP{URL: base, Client: client, Provider: p, server: srv}, nil
+}
+
+// Wait returns srv's own error when it stops by itself, or shuts it down
+// gracefully (5 s at most) once ctx ends.
+func Wait(ctx context.Context, srv *http.Server, errc <-chan error) error {
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(shutdown); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	}
 }
