@@ -61,7 +61,7 @@ func NewTokenAcquirer(cfg Config, opts Options) (*TokenAcquirer, error) {
 	cred := opts.Credential
 	if cred == nil {
 		var err error
-		if cred, err = credentialFromConfig(&cfg); err != nil {
+		if cred, err = credentialFromConfig(&cfg, opts.Logger); err != nil {
 			return nil, err
 		}
 	}

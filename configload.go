@@ -2,9 +2,9 @@ package identityweb
 
 import (
 	"bytes"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"os"
 	"reflect"
 	"strings"
@@ -20,6 +20,7 @@ type CredentialDescription struct {
 	SourceType          string `json:"SourceType"`
 	ClientSecret        string `json:"ClientSecret"`
 	CertificateDiskPath string `json:"CertificateDiskPath"`
+	CertificatePassword string `json:"CertificatePassword"`
 	Base64EncodedValue  string `json:"Base64EncodedValue"`
 }
 
@@ -109,11 +110,12 @@ func lookupEnvFold(name string) (string, bool) {
 	return "", false
 }
 
-// credentialFromConfig returns the first credential of ClientCredentials
-// that loads (a failing one is skipped, as Identity Web does at start), or
-// ClientSecret.
-func credentialFromConfig(cfg *Config) (certsource.Credential, error) {
+// credentialFromConfig builds ClientCredentials: every entry that loads, in
+// order, as a certsource.Chain (an entry that fails at start is skipped, as
+// Identity Web does); or ClientSecret.
+func credentialFromConfig(cfg *Config, logger *slog.Logger) (certsource.Credential, error) {
 	var errs []string
+	var creds []certsource.Credential
 	for i, d := range cfg.ClientCredentials {
 		var cred certsource.Credential
 		var err error
@@ -121,19 +123,23 @@ func credentialFromConfig(cfg *Config) (certsource.Credential, error) {
 		case "clientsecret":
 			cred, err = certsource.NewSecret(d.ClientSecret)
 		case "path":
-			cred, err = certsource.LoadPEMFile(d.CertificateDiskPath, certsource.CertificateOptions{})
+			cred, err = certsource.NewFile(d.CertificateDiskPath, certsource.FileOptions{Password: d.CertificatePassword, Logger: logger})
 		case "base64encoded":
-			var pemBytes []byte
-			if pemBytes, err = base64.StdEncoding.DecodeString(d.Base64EncodedValue); err == nil {
-				cred, err = certsource.ParsePEM(pemBytes, certsource.CertificateOptions{})
-			}
+			cred, err = certsource.NewBase64(d.Base64EncodedValue, d.CertificatePassword, certsource.CertificateOptions{})
 		default:
 			err = fmt.Errorf("SourceType %q is not supported here (ClientSecret, Path, Base64Encoded)", d.SourceType)
 		}
 		if err == nil {
-			return cred, nil
+			creds = append(creds, cred)
+			continue
 		}
 		errs = append(errs, fmt.Sprintf("[%d] %s", i, err))
+	}
+	if len(creds) == 1 {
+		return creds[0], nil
+	}
+	if len(creds) > 1 {
+		return certsource.NewChain(creds...)
 	}
 	if len(cfg.ClientCredentials) > 0 {
 		return nil, &configError{"ClientCredentials", "no entry could be loaded: " + strings.Join(errs, "; ")}

@@ -4,6 +4,7 @@ import (
 	"crypto/rsa"
 	"crypto/subtle"
 	"encoding/base64"
+	"encoding/hex"
 	"net/http"
 	"net/url"
 	"strings"
@@ -78,16 +79,21 @@ func (p *Provider) authenticateClient(rc *requestContext, r *http.Request, form 
 	case c.PublicClient && (secret != "" || assertion != ""):
 		return nil, "", invalidClient(CodePublicClientCredential, "Client is public so neither 'client_assertion' nor 'client_secret' should be presented.")
 	case c.PublicClient:
+		rc.record.Credential = "none"
 		return c, "0", nil
 	case tok != nil:
 		if e := p.checkAssertion(rc, c, tok); e != nil {
 			return nil, "", e
+		}
+		if cc := p.findCertificate(c, tok.Header); cc != nil {
+			rc.record.Credential = "certificate sha256:" + hex.EncodeToString(cc.sha256[:])
 		}
 		return c, "2", nil
 	case secret != "":
 		if e := p.checkSecret(rc, c, secret); e != nil {
 			return nil, "", e
 		}
+		rc.record.Credential = "secret"
 		return c, "1", nil
 	default:
 		return nil, "", invalidClient(CodeCredentialRequired, "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.")

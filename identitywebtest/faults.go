@@ -25,6 +25,9 @@ type RequestRecord struct {
 	Injected      bool // the answer was an injected fault
 	// RefreshTokenReused: a refresh token was presented after it had been redeemed.
 	RefreshTokenReused bool
+	// Credential is how the client authenticated: "secret", "certificate
+	// sha256:<hex thumbprint>" or "none" (never the secret itself).
+	Credential string
 }
 
 // Fault is an injected failure of the token endpoint.
