@@ -2,6 +2,8 @@ package identityweb_test
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"context"
 	"io"
 	"log/slog"
@@ -149,3 +151,8 @@ func benchCode(b *testing.B, e *env) identityweb.AuthCode {
 }
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+func thumbOf(c *iwt.Certificate) string {
+	s := sha256.Sum256(c.Cert.Raw)
+	return hex.EncodeToString(s[:])
+}

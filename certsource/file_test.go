@@ -1,0 +1,247 @@
+package certsource_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/pem"
+	"errors"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/youmark/pkcs8"
+	"software.sslmate.com/src/go-pkcs12"
+
+	"github.com/go-identityweb/identityweb/certsource"
+	iwt "github.com/go-identityweb/identityweb/identitywebtest"
+)
+
+type logBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuf) Write(p []byte) (int, error) { l.mu.Lock(); defer l.mu.Unlock(); return l.b.Write(p) }
+func (l *logBuf) String() string              { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
+
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time          { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) Advance(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
+
+func thumb(c *iwt.Certificate) string {
+	s := sha256.Sum256(c.Cert.Raw)
+	return hex.EncodeToString(s[:])
+}
+
+func pemOf(c *iwt.Certificate) []byte { return []byte(c.CertificatePEM() + c.KeyPEM()) }
+
+func pkcs1PEM(c *iwt.Certificate) []byte {
+	return []byte(c.CertificatePEM() + string(pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(c.Key)})))
+}
+
+func TestParseCertificateFormats(t *testing.T) {
+	a, _ := iwt.NewCertificate("a", 0)
+	b, _ := iwt.NewCertificate("b", 0)
+	pfx, err := pkcs12.Modern.Encode(a.Key, a.Cert, nil, "pfx-pass")
+	if err != nil {
+		t.Fatal(err)
+	}
+	encPKCS8, _ := pkcs8.MarshalPrivateKey(a.Key, []byte("p8-pass"), nil)
+	legacy, _ := x509.EncryptPEMBlock(rand.Reader, "RSA PRIVATE KEY", x509.MarshalPKCS1PrivateKey(a.Key), []byte("legacy-pass"), x509.PEMCipherAES256) //nolint:staticcheck
+	ecKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	ecDER, _ := x509.MarshalECPrivateKey(ecKey)
+	good := []struct {
+		name, password string
+		data           []byte
+	}{
+		{"PEM PKCS#8", "", pemOf(a)},
+		{"PEM PKCS#1", "", pkcs1PEM(a)},
+		{"PEM encrypted PKCS#8", "p8-pass", append([]byte(a.CertificatePEM()), pem.EncodeToMemory(&pem.Block{Type: "ENCRYPTED PRIVATE KEY", Bytes: encPKCS8})...)},
+		{"PEM legacy encrypted", "legacy-pass", append([]byte(a.CertificatePEM()), pem.EncodeToMemory(legacy)...)},
+		{"PFX", "pfx-pass", pfx},
+	}
+	for _, tc := range good {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := certsource.ParseCertificate(tc.data, tc.password, certsource.CertificateOptions{})
+			if err != nil || !strings.HasSuffix(c.Description(), thumb(a)) {
+				t.Fatalf("%v %v", c, err)
+			}
+		})
+	}
+	bad := []struct {
+		name, password, want string
+		data                 []byte
+	}{
+		{"empty", "", "empty", nil},
+		{"corrupt PEM", "", "does not parse", []byte("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n")},
+		{"truncated PEM", "", "no private key", pemOf(a)[:len(a.CertificatePEM())+20]},
+		{"no key", "", "no private key", []byte(a.CertificatePEM())},
+		{"mismatched key", "", "does not match", []byte(a.CertificatePEM() + b.KeyPEM())},
+		{"wrong PFX password", "nope", "password is wrong", pfx},
+		{"no password for encrypted PKCS#8", "", "no password", append([]byte(a.CertificatePEM()), pem.EncodeToMemory(&pem.Block{Type: "ENCRYPTED PRIVATE KEY", Bytes: encPKCS8})...)},
+		{"wrong legacy password", "nope", "password is wrong", append([]byte(a.CertificatePEM()), pem.EncodeToMemory(legacy)...)},
+		{"EC key", "", "EC key", append([]byte(a.CertificatePEM()), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: ecDER})...)},
+		{"random bytes", "x", "neither PEM nor", []byte{0x30, 0x82, 1, 2, 3}},
+	}
+	for _, tc := range bad {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := certsource.ParseCertificate(tc.data, tc.password, certsource.CertificateOptions{})
+			if !errors.Is(err, certsource.ErrBadCertificate) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want %q", err, tc.want)
+			}
+			if strings.Contains(err.Error(), "PRIVATE KEY-----") {
+				t.Fatal("key material in the error")
+			}
+		})
+	}
+	if _, err := certsource.NewBase64(base64.StdEncoding.EncodeToString(pfx), "pfx-pass", certsource.CertificateOptions{}); err != nil {
+		t.Fatalf("base64 PFX: %v", err)
+	}
+	if _, err := certsource.NewBase64("%%%", "", certsource.CertificateOptions{}); !errors.Is(err, certsource.ErrBadCertificate) {
+		t.Fatalf("bad base64: %v", err)
+	}
+}
+
+// writeAtomic replaces path as deployment tools do (write, then rename).
+func writeAtomic(t *testing.T, path string, data []byte) {
+	t.Helper()
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestFileReloadsAndKeepsLastGood(t *testing.T) {
+	a, _ := iwt.NewCertificate("a", 0)
+	b, _ := iwt.NewCertificate("b", 0)
+	clk := &clock{t: time.Now()}
+	logs := &logBuf{}
+	path := filepath.Join(t.TempDir(), "app.pem")
+	writeAtomic(t, path, pemOf(a))
+	f, err := certsource.NewFile(path, certsource.FileOptions{PollInterval: time.Minute, Clock: clk,
+		Logger: slog.New(slog.NewTextHandler(logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	req := certsource.AuthRequest{ClientID: "c", TokenEndpoint: "e", Now: clk.Now()}
+	using := func() string { f.ClientAuth(ctx, req); return f.Description() }
+	if !strings.HasSuffix(using(), thumb(a)) {
+		t.Fatal("not a")
+	}
+	// Each bad state of the file keeps the last good certificate.
+	for name, data := range map[string][]byte{
+		"half-written": pemOf(b)[:100],
+		"corrupt":      []byte("garbage"),
+		"mismatched":   []byte(b.CertificatePEM() + a.KeyPEM()),
+	} {
+		writeAtomic(t, path, data)
+		clk.Advance(2 * time.Minute)
+		if d := using(); !strings.HasSuffix(d, thumb(a)) {
+			t.Fatalf("%s file replaced the credential: %s", name, d)
+		}
+		if err := f.Reload(ctx); err == nil || !strings.Contains(err.Error(), path) {
+			t.Fatalf("%s: Reload = %v, want an error naming the file", name, err)
+		}
+	}
+	os.Remove(path)
+	clk.Advance(2 * time.Minute)
+	if d := using(); !strings.HasSuffix(d, thumb(a)) {
+		t.Fatal("a deleted file replaced the credential")
+	}
+	if !strings.Contains(logs.String(), "keeping the last good certificate") || strings.Contains(logs.String(), "PRIVATE KEY") {
+		t.Fatalf("logs:\n%s", logs)
+	}
+	// A good new file is picked up at the next poll, not before.
+	writeAtomic(t, path, pemOf(b))
+	clk.Advance(30 * time.Second)
+	using() // within the interval of the last poll? the last poll was at the deletion
+	clk.Advance(time.Minute)
+	if d := using(); !strings.HasSuffix(d, thumb(b)) {
+		t.Fatalf("rotated file not loaded: %s", d)
+	}
+}
+
+func TestExpiryWarning(t *testing.T) {
+	soon, _ := iwt.NewCertificate("soon", 5*24*time.Hour)
+	logs := &logBuf{}
+	path := filepath.Join(t.TempDir(), "soon.pem")
+	writeAtomic(t, path, pemOf(soon))
+	if _, err := certsource.NewFile(path, certsource.FileOptions{Logger: slog.New(slog.NewTextHandler(logs, nil))}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(logs.String(), "expires soon") || !strings.Contains(logs.String(), thumb(soon)) {
+		t.Fatalf("no expiry warning:\n%s", logs)
+	}
+}
+
+type fakeCred struct {
+	name    string
+	reloads int
+	change  bool
+}
+
+func (f *fakeCred) ClientAuth(context.Context, certsource.AuthRequest) (certsource.AuthParams, error) {
+	return certsource.AuthParams{ClientSecret: f.name}, nil
+}
+func (f *fakeCred) Reload(context.Context) error {
+	f.reloads++
+	if f.change {
+		f.name += "'"
+	}
+	return nil
+}
+func (f *fakeCred) Description() string { return f.name }
+
+func TestChain(t *testing.T) {
+	ctx := context.Background()
+	first, second := &fakeCred{name: "first"}, &fakeCred{name: "second"}
+	c, _ := certsource.NewChain(first, second)
+	if p, _ := c.ClientAuth(ctx, certsource.AuthRequest{}); p.ClientSecret != "first" {
+		t.Fatal(p)
+	}
+	c.Reload(ctx) // reloading changes nothing: move on
+	if p, _ := c.ClientAuth(ctx, certsource.AuthRequest{}); p.ClientSecret != "second" || first.reloads != 1 {
+		t.Fatalf("%v reloads %d", p, first.reloads)
+	}
+	second.change = true
+	c.Reload(ctx) // a new certificate in the second source: stay on it
+	if d := c.Description(); d != "second'" {
+		t.Fatal(d)
+	}
+	if _, err := certsource.NewChain(); err == nil {
+		t.Fatal("empty chain")
+	}
+}
+
+func FuzzParseCertificate(f *testing.F) {
+	a, _ := iwt.NewCertificate("a", 0)
+	pfx, _ := pkcs12.Modern.Encode(a.Key, a.Cert, nil, "p")
+	f.Add(pemOf(a), "")
+	f.Add(pfx, "p")
+	f.Add([]byte("-----BEGIN CERTIFICATE-----\n\n-----END CERTIFICATE-----"), "")
+	f.Fuzz(func(t *testing.T, data []byte, password string) {
+		c, err := certsource.ParseCertificate(data, password, certsource.CertificateOptions{})
+		if err == nil && c == nil {
+			t.Fatal("nil certificate without an error")
+		}
+	})
+}
