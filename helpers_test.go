@@ -2,9 +2,9 @@ package identityweb_test
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"context"
 	"io"
 	"log/slog"
 	"net/url"

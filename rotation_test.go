@@ -65,7 +65,7 @@ func TestCertificateFileRotationUnderLoad(t *testing.T) {
 	}
 	time.Sleep(300 * time.Millisecond)
 	idp.AddCertificate(iwt.DaemonClientID, newCert) // uploaded to the app registration first
-	write(newCert)                                   // then rotated on disk
+	write(newCert)                                  // then rotated on disk
 	rotated := time.Now()
 	time.Sleep(100 * time.Millisecond)
 	idp.RevokeCertificate(iwt.DaemonClientID, oldCert) // and the old one removed
