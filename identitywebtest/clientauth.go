@@ -132,6 +132,13 @@ type assertionClaims struct {
 }
 
 func (p *Provider) checkAssertion(rc *requestContext, c *clientState, tok *jws.Token) *oauthError {
+	var probe struct {
+		Iss string `json:"iss"`
+	}
+	tok.Claims(&probe)
+	if strings.Contains(probe.Iss, "://") { // another provider's token: a federated credential
+		return p.checkFederated(rc, c, tok)
+	}
 	cert := p.findCertificate(c, tok.Header)
 	if cert == nil || cert.revoked {
 		return invalidClient(CodeUnknownCertificate, "The certificate with identifier used to sign the client assertion is not registered on application. [Reason - The key was not found.] Please visit the Azure Portal, Graph Explorer or directly use MS Graph to see configured keys for app Id '%s'.", c.ClientID)

@@ -78,6 +78,19 @@ type Client struct {
 
 	// Permissions are the API permissions this app has been granted.
 	Permissions []Permission `json:"permissions,omitempty"`
+	// FederatedCredentials trust assertions issued by another OpenID
+	// Provider (managed identity, Kubernetes workload identity) as client
+	// assertions for this app.
+	FederatedCredentials []FederatedCredential `json:"federatedCredentials,omitempty"`
+}
+
+// FederatedCredential trusts tokens of Issuer for Subject as client
+// assertions, as Entra's federated identity credentials do.
+type FederatedCredential struct {
+	Issuer  string `json:"issuer"`
+	Subject string `json:"subject"`
+	// Audience the token must carry. Default: "api://AzureADTokenExchange".
+	Audience string `json:"audience,omitempty"`
 }
 
 // Secret is a client secret with an optional expiry.

@@ -55,6 +55,9 @@ type Options struct {
 	// Logger receives one line per request (never a token or secret).
 	// Default: discard.
 	Logger *slog.Logger
+	// HTTPClient fetches the keys of federated credential issuers.
+	// Default: http.DefaultClient.
+	HTTPClient *http.Client
 }
 
 // Provider is the development OpenID Provider, an http.Handler. Create it with
@@ -135,6 +138,9 @@ func NewProvider(opts Options) (*Provider, error) {
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if opts.HTTPClient == nil {
+		opts.HTTPClient = http.DefaultClient
 	}
 	opts.PublicURL = strings.TrimRight(opts.PublicURL, "/")
 	p := &Provider{
