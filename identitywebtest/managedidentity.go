@@ -122,4 +122,3 @@ func (m *ManagedIdentityServer) issue(w http.ResponseWriter, r *http.Request) {
 		"expires_on": strconv.FormatInt(exp.Unix(), 10), "expires_in": strconv.Itoa(int(m.Lifetime / time.Second)),
 	})
 }
-
