@@ -15,13 +15,20 @@ import (
 // CredentialDescription is one entry of Config.ClientCredentials, named as
 // in Microsoft.Identity.Web.
 type CredentialDescription struct {
-	// SourceType: "ClientSecret", "Path" (a PEM file: certificate chain and
-	// unencrypted RSA key) or "Base64Encoded" (the same PEM, base64).
-	SourceType          string `json:"SourceType"`
-	ClientSecret        string `json:"ClientSecret"`
-	CertificateDiskPath string `json:"CertificateDiskPath"`
-	CertificatePassword string `json:"CertificatePassword"`
-	Base64EncodedValue  string `json:"Base64EncodedValue"`
+	// SourceType: "SignedAssertionFromManagedIdentity" (optional
+	// ManagedIdentityClientId), "SignedAssertionFilePath" (workload
+	// identity; SignedAssertionFileDiskPath, default
+	// $AZURE_FEDERATED_TOKEN_FILE), "Path" (PEM or PFX file, reloaded when it
+	// changes), "Base64Encoded" (PEM or PFX), "ClientSecret". For
+	// "KeyVault" build the credential with the keyvault module and pass it
+	// as Options.Credential.
+	SourceType                  string `json:"SourceType"`
+	ClientSecret                string `json:"ClientSecret"`
+	CertificateDiskPath         string `json:"CertificateDiskPath"`
+	CertificatePassword         string `json:"CertificatePassword"`
+	Base64EncodedValue          string `json:"Base64EncodedValue"`
+	ManagedIdentityClientID     string `json:"ManagedIdentityClientId"`
+	SignedAssertionFileDiskPath string `json:"SignedAssertionFileDiskPath"`
 }
 
 // LoadConfig reads section (for example "AzureAd") of an appsettings.json
@@ -124,10 +131,16 @@ func credentialFromConfig(cfg *Config, logger *slog.Logger) (certsource.Credenti
 			cred, err = certsource.NewSecret(d.ClientSecret)
 		case "path":
 			cred, err = certsource.NewFile(d.CertificateDiskPath, certsource.FileOptions{Password: d.CertificatePassword, Logger: logger})
+		case "signedassertionfrommanagedidentity":
+			cred = certsource.NewManagedIdentity(certsource.ManagedIdentityOptions{ClientID: d.ManagedIdentityClientID})
+		case "signedassertionfilepath":
+			cred, err = certsource.NewTokenFile(d.SignedAssertionFileDiskPath, certsource.TokenFileOptions{Logger: logger})
+		case "keyvault":
+			err = fmt.Errorf("SourceType KeyVault: build it with github.com/go-identityweb/identityweb/keyvault and pass Options.Credential")
 		case "base64encoded":
 			cred, err = certsource.NewBase64(d.Base64EncodedValue, d.CertificatePassword, certsource.CertificateOptions{})
 		default:
-			err = fmt.Errorf("SourceType %q is not supported here (ClientSecret, Path, Base64Encoded)", d.SourceType)
+			err = fmt.Errorf("SourceType %q is unknown (SignedAssertionFromManagedIdentity, SignedAssertionFilePath, Path, Base64Encoded, ClientSecret)", d.SourceType)
 		}
 		if err == nil {
 			creds = append(creds, cred)

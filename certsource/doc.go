@@ -6,6 +6,8 @@
 // be listed in order; on a certificate-class error from the identity provider
 // the engine asks the source to reload and retries once, then moves on.
 //
-// Status: Credential, Secret and the in-memory Certificate are here; files,
-// Key Vault, managed identity and workload identity sources are planned.
+// Sources: NewManagedIdentity (IMDS or App Service), NewTokenFile
+// (workload identity), NewFile (PEM or PFX, reloaded on change), NewBase64,
+// NewCertificate (in memory), NewSecret (development), and NewChain to try
+// several in order. Key Vault is in the keyvault module.
 package certsource

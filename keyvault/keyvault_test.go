@@ -153,7 +153,7 @@ func TestKeyVaultRotationUnderLoad(t *testing.T) {
 	time.Sleep(200 * time.Millisecond)
 	idp.AddCertificate(iwt.DaemonClientID, newCert)
 	v.put("c", pfxOf(t, newCert), "application/x-pkcs12") // the new version
-	idp.RevokeCertificate(iwt.DaemonClientID, oldCert)     // the old one removed
+	idp.RevokeCertificate(iwt.DaemonClientID, oldCert)    // the old one removed
 	time.Sleep(400 * time.Millisecond)
 	close(stop)
 	wg.Wait()
