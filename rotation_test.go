@@ -1,6 +1,7 @@
 package identityweb_test
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -96,5 +97,41 @@ func TestCertificateFileRotationUnderLoad(t *testing.T) {
 	t.Logf("%d acquisitions, 0 failed; new certificate in use %v after the file changed", ok.Load(), firstNew.Sub(rotated).Round(time.Millisecond))
 	if !strings.HasPrefix(file.Description(), "certificate file ") {
 		t.Fatal(file.Description())
+	}
+}
+
+// A chain of two certificate files: when the first certificate is revoked
+// and reloading its file brings nothing new, the engine's one retry uses the
+// second, and the acquisition succeeds.
+func TestCredentialChainMovesOn(t *testing.T) {
+	idp := iwt.NewServer(t, iwt.Options{})
+	first, _ := iwt.NewCertificate("first", 0)
+	second, _ := iwt.NewCertificate("second", 0)
+	idp.AddCertificate(iwt.DaemonClientID, first)
+	idp.AddCertificate(iwt.DaemonClientID, second)
+	dir := t.TempDir()
+	var files []certsource.Credential
+	for i, c := range []*iwt.Certificate{first, second} {
+		p := filepath.Join(dir, fmt.Sprint(i, ".pem"))
+		os.WriteFile(p, []byte(c.CertificatePEM()+c.KeyPEM()), 0o600)
+		f, err := certsource.NewFile(p, certsource.FileOptions{Logger: quiet()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, f)
+	}
+	chain, _ := certsource.NewChain(files...)
+	acq, _ := identityweb.NewTokenAcquirer(identityweb.Config{Instance: idp.URL + "/", TenantID: tenant, ClientID: iwt.DaemonClientID},
+		identityweb.Options{HTTPClient: idp.Client(), Credential: chain, Logger: quiet()})
+	if _, err := acq.ForApp(bg, apiDefault); err != nil {
+		t.Fatal(err)
+	}
+	idp.RevokeCertificate(iwt.DaemonClientID, first)
+	if _, err := acq.ForApp(bg, apiDefault, identityweb.WithForceRefresh()); err != nil {
+		t.Fatalf("after revoking the first certificate: %v", err)
+	}
+	recs := idp.Requests()
+	if got := recs[len(recs)-1].Credential; got != "certificate sha256:"+thumbOf(second) {
+		t.Fatalf("last request used %q", got)
 	}
 }

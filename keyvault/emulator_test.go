@@ -24,6 +24,7 @@ type vault struct {
 	secrets    map[string][]secretVersion // newest last
 	challenges int
 	fail       int // status to answer with, 0 for none
+	acceptJWT  bool // accept any JWT bearer (managed identity tokens)
 }
 
 type secretVersion struct {
@@ -55,7 +56,8 @@ func (v *vault) setFail(status int) {
 func (v *vault) serve(w http.ResponseWriter, r *http.Request) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	if r.Header.Get("Authorization") != "Bearer "+vaultToken {
+	authz := r.Header.Get("Authorization")
+	if authz != "Bearer "+vaultToken && !(v.acceptJWT && strings.HasPrefix(authz, "Bearer ey")) {
 		v.challenges++
 		w.Header().Set("WWW-Authenticate", `Bearer authorization="https://login.microsoftonline.com/c0ffee00-0000-4000-8000-000000000001", resource="https://vault.azure.net"`)
 		w.WriteHeader(http.StatusUnauthorized)

@@ -17,6 +17,7 @@ import (
 	"software.sslmate.com/src/go-pkcs12"
 
 	"github.com/go-identityweb/identityweb"
+	"github.com/go-identityweb/identityweb/certsource"
 	iwt "github.com/go-identityweb/identityweb/identitywebtest"
 	"github.com/go-identityweb/identityweb/keyvault"
 )
@@ -165,4 +166,20 @@ func TestKeyVaultRotationUnderLoad(t *testing.T) {
 		t.Fatalf("the provider's last request used %q; the source holds %q", last, src.Description())
 	}
 	t.Logf("%d acquisitions, 0 failed across the vault rotation", ok.Load())
+}
+
+// The vault reached with the app's managed identity (IMDS emulator).
+func TestKeyVaultWithManagedIdentity(t *testing.T) {
+	v := newVault(t)
+	v.acceptJWT = true
+	a, _ := iwt.NewCertificate("a", 0)
+	v.put("c", pfxOf(t, a), "application/x-pkcs12")
+	mi := iwt.NewManagedIdentityServer(t)
+	cred := keyvault.ManagedIdentityCredential(certsource.ManagedIdentityOptions{Endpoint: mi.URL})
+	if _, err := keyvault.New(v.srv.URL, "c", cred, keyvault.Options{ClientOptions: clientOptions(v)}); err != nil {
+		t.Fatalf("vault through managed identity: %v", err)
+	}
+	if mi.Calls() != 1 {
+		t.Fatalf("IMDS calls = %d", mi.Calls())
+	}
 }
