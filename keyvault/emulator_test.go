@@ -23,7 +23,7 @@ type vault struct {
 	mu         sync.Mutex
 	secrets    map[string][]secretVersion // newest last
 	challenges int
-	fail       int // status to answer with, 0 for none
+	fail       int  // status to answer with, 0 for none
 	acceptJWT  bool // accept any JWT bearer (managed identity tokens)
 }
 
