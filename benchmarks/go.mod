@@ -4,6 +4,7 @@ go 1.26.0
 
 require (
 	github.com/go-identityweb/identityweb v0.0.0
+	github.com/redis/go-redis/v9 v9.23.0
 	golang.org/x/oauth2 v0.38.0
 )
 
@@ -17,7 +18,9 @@ require (
 	github.com/youmark/pkcs8 v0.0.0-20240726163527-a2c0da244d78 // indirect
 	go.opentelemetry.io/otel v1.47.0 // indirect
 	go.opentelemetry.io/otel/metric v1.47.0 // indirect
+	go.uber.org/atomic v1.12.0 // indirect
 	golang.org/x/crypto v0.59.0 // indirect
+	golang.org/x/sys v0.50.0 // indirect
 	software.sslmate.com/src/go-pkcs12 v0.7.4 // indirect
 )
 
