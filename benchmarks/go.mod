@@ -3,6 +3,8 @@ module github.com/go-identityweb/identityweb/benchmarks
 go 1.26.0
 
 require (
+	github.com/auth0/go-jwt-middleware/v2 v2.3.1
+	github.com/coreos/go-oidc/v3 v3.21.0
 	github.com/go-identityweb/identityweb v0.0.0
 	github.com/redis/go-redis/v9 v9.23.0
 	golang.org/x/oauth2 v0.38.0
@@ -11,7 +13,6 @@ require (
 require (
 	github.com/alexedwards/scs/v2 v2.9.0 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
-	github.com/coreos/go-oidc/v3 v3.21.0 // indirect
 	github.com/go-jose/go-jose/v4 v4.1.4 // indirect
 	github.com/gorilla/securecookie v1.1.2 // indirect
 	github.com/gorilla/sessions v1.4.0 // indirect
@@ -21,6 +22,7 @@ require (
 	go.uber.org/atomic v1.12.0 // indirect
 	golang.org/x/crypto v0.59.0 // indirect
 	golang.org/x/sys v0.50.0 // indirect
+	gopkg.in/go-jose/go-jose.v2 v2.6.3 // indirect
 	software.sslmate.com/src/go-pkcs12 v0.7.4 // indirect
 )
 
