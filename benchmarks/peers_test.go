@@ -3,6 +3,7 @@ package benchmarks
 import (
 	"context"
 	"io"
+	"os"
 	"log/slog"
 	"strconv"
 	"sync"
@@ -46,7 +47,11 @@ func pad12(i int) string {
 }
 
 func BenchmarkAppTokenHit(b *testing.B) {
-	for _, n := range []int{1, 100, 1000} {
+	sizes := []int{1, 100, 1000}
+	if os.Getenv("IDWEB_BENCH_LARGE") != "" { // filling 10,000 tokens takes about a minute
+		sizes = append(sizes, 10_000)
+	}
+	for _, n := range sizes {
 		idp := iwt.NewServer(b, iwt.Options{Config: manyAPIs(n)})
 		ctx := context.Background()
 		scopes := make([]string, n)
