@@ -3,8 +3,8 @@ package benchmarks
 import (
 	"context"
 	"io"
-	"os"
 	"log/slog"
+	"os"
 	"strconv"
 	"sync"
 	"testing"
