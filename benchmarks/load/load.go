@@ -259,9 +259,10 @@ func Scenarios(d time.Duration) []Scenario {
 	faults.MaxErrors, faults.MaxIdPRequests = 1<<62, 2*faults.ColdUsers
 	// Redis SIGKILLed then restarted: no call fails. When the subscription
 	// comes back every instance clears its L1 (invalidations may have been
-	// missed), so each caller costs one request again: bounded by callers.
+	// missed), so each caller costs a request again: at most two per caller
+	// (a flight in progress across the clear may add one).
 	redisKill := base
-	redisKill.Name, redisKill.UseRedis, redisKill.MaxIdPRequests = "redis-kill", true, base.Users
+	redisKill.Name, redisKill.UseRedis, redisKill.MaxIdPRequests = "redis-kill", true, 2*base.Users
 	redisKill.Break = func(e *Env) { e.Redis.Kill() }
 	redisKill.Repair = func(e *Env) { e.Redis.Restart() }
 	// The certificate rotated on disk and the old one revoked at the provider

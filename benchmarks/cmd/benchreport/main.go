@@ -1,0 +1,196 @@
+// Command benchreport runs every benchmark of the project in one go,
+// keeps the raw output under benchmarks/results, draws the scaling chart
+// (SVG, from the data) and writes BENCHMARKS.md with the ratios against
+// DESIGN.md's targets. Run it from the repository root:
+//
+//	go run ./benchmarks/cmd/benchreport            # about 15 minutes
+//	go run ./benchmarks/cmd/benchreport -quick     # -count 1, for a look
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// suite is one `go test -bench` invocation.
+type suite struct {
+	name, dir, pattern, benchtime string
+	count                         int
+}
+
+var suites = []suite{
+	{"hits", ".", "Hit|Baseline", "1s", 6},
+	{"web", ".", "Bearer|RequireUser", "1s", 6},
+	{"cachestore", "./cachestore", "KeyRing|L1Memory|MemoryGet", "1s", 6},
+	{"l2", "./cachestore/redisstore", "L2Hit", "20000x", 10},
+	{"peers", "./benchmarks", "AppTokenHit|OBOTokenHit|BearerPeers", "1s", 3},
+}
+
+func main() {
+	quick := flag.Bool("quick", false, "one run per benchmark")
+	out := flag.String("out", "BENCHMARKS.md", "the report to write")
+	reuse := flag.Bool("reuse", false, "do not run the benchmarks: read benchmarks/results/*.txt of the last run")
+	flag.Parse()
+	if _, err := os.Stat("go.work"); err != nil {
+		fail("run from the repository root (where go.work is)")
+	}
+	os.MkdirAll("benchmarks/results", 0o755)
+	data := map[string]*series{}
+	var commands []string
+	for _, s := range suites {
+		count := s.count
+		if *quick {
+			count = 1
+		}
+		args := []string{"test", "-run", "XXX", "-bench", s.pattern, "-benchtime", s.benchtime, "-count", strconv.Itoa(count), s.dir}
+		commands = append(commands, "go "+strings.Join(args, " ")+" > benchmarks/results/"+s.name+".txt")
+		if *reuse {
+			b, err := os.ReadFile(filepath.Join("benchmarks/results", s.name+".txt"))
+			if err != nil {
+				fail(err.Error())
+			}
+			parse(b, data)
+			continue
+		}
+		fmt.Fprintf(os.Stderr, "running %s: go %s\n", s.name, strings.Join(args, " "))
+		cmd := exec.Command("go", args...)
+		var buf bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &buf, os.Stderr
+		if err := cmd.Run(); err != nil {
+			fail(fmt.Sprintf("%s failed: %v\n%s", s.name, err, buf.String()))
+		}
+		os.WriteFile(filepath.Join("benchmarks/results", s.name+".txt"), buf.Bytes(), 0o644)
+		parse(buf.Bytes(), data)
+	}
+	svg := chart(data)
+	os.WriteFile("benchmarks/results/hits.svg", []byte(svg), 0o644)
+	fmt.Fprintln(os.Stderr, "running the load-and-chaos scenarios")
+	chaosOut, err := exec.Command("go", "test", "-count=1", "-run", "Chaos", "-v", "./benchmarks/load").CombinedOutput()
+	if err != nil {
+		fail(fmt.Sprintf("chaos run failed: %v\n%s", err, chaosOut))
+	}
+	var chaos []string
+	for _, l := range strings.Split(string(chaosOut), "\n") {
+		if i := strings.Index(l, "load_test.go:"); i >= 0 {
+			if j := strings.Index(l[i:], ": "); j >= 0 {
+				chaos = append(chaos, strings.TrimSpace(l[i+j+2:]))
+			}
+		}
+	}
+	report := render(data, commands, strings.Join(chaos, "\n"))
+	if err := os.WriteFile(*out, []byte(report), 0o644); err != nil {
+		fail(err.Error())
+	}
+	fmt.Fprintf(os.Stderr, "wrote %s and benchmarks/results/*.txt, hits.svg\n", *out)
+}
+
+func fail(msg string) {
+	fmt.Fprintln(os.Stderr, "benchreport:", msg)
+	os.Exit(1)
+}
+
+// series holds the samples of one benchmark.
+type series struct {
+	ns, bytes, allocs []float64
+	extra             map[string][]float64
+}
+
+func parse(b []byte, data map[string]*series) {
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) < 4 || !strings.HasPrefix(f[0], "Benchmark") {
+			continue
+		}
+		name := strings.TrimPrefix(f[0], "Benchmark")
+		if i := strings.LastIndexByte(name, '-'); i > 0 {
+			name = name[:i] // the -GOMAXPROCS suffix
+		}
+		s := data[name]
+		if s == nil {
+			s = &series{extra: map[string][]float64{}}
+			data[name] = s
+		}
+		for i := 2; i+1 < len(f); i += 2 {
+			v, err := strconv.ParseFloat(f[i], 64)
+			if err != nil {
+				continue
+			}
+			switch f[i+1] {
+			case "ns/op":
+				s.ns = append(s.ns, v)
+			case "B/op":
+				s.bytes = append(s.bytes, v)
+			case "allocs/op":
+				s.allocs = append(s.allocs, v)
+			default:
+				s.extra[f[i+1]] = append(s.extra[f[i+1]], v)
+			}
+		}
+	}
+}
+
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	c := slices.Clone(v)
+	slices.Sort(c)
+	if len(c)%2 == 1 {
+		return c[len(c)/2]
+	}
+	return (c[len(c)/2-1] + c[len(c)/2]) / 2
+}
+
+// ns returns the median ns/op of name (0 when absent).
+func ns(data map[string]*series, name string) float64 {
+	if s := data[name]; s != nil {
+		return median(s.ns)
+	}
+	return 0
+}
+
+func allocs(data map[string]*series, name string) float64 {
+	if s := data[name]; s != nil {
+		return median(s.allocs)
+	}
+	return 0
+}
+
+func ratio(a, b float64) string {
+	if a == 0 || b == 0 {
+		return "n/a"
+	}
+	return fmt.Sprintf("%.2f", a/b)
+}
+
+func dur(v float64) string {
+	if v == 0 {
+		return "n/a"
+	}
+	return time.Duration(v).String()
+}
+
+func machine() string {
+	model := "unknown CPU"
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			if strings.HasPrefix(l, "model name") {
+				model = strings.TrimSpace(strings.SplitN(l, ":", 2)[1])
+				break
+			}
+		}
+	}
+	out, _ := exec.Command("go", "version").Output()
+	return fmt.Sprintf("%d logical CPUs (%s), %s/%s, %s", runtime.NumCPU(), model, runtime.GOOS, runtime.GOARCH, strings.TrimSpace(string(out)))
+}
