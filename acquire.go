@@ -61,7 +61,6 @@ type slowReq struct {
 	assertion string
 	force     bool // skip the cache re-check inside the flight
 	claims    string
-	session   bool
 }
 
 func (a *TokenAcquirer) slow(kind byte, tenant string, scopes []string, partition, assertion string, o *callOptions) slowReq {

@@ -27,29 +27,9 @@ const (
 )
 
 // fakeClock is shared by the provider and the acquirer; Sleep moves it.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
+type fakeClock = iwt.Clock
 
-func newClock() *fakeClock { return &fakeClock{t: time.Now().Truncate(time.Second)} }
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
-func (c *fakeClock) Sleep(ctx context.Context, d time.Duration) error {
-	c.Advance(d)
-	return ctx.Err()
-}
+func newClock() *fakeClock { return iwt.NewClock(time.Now().Truncate(time.Second)) }
 
 // logBuffer collects log lines safely.
 type logBuffer struct {

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"io"
 	mrand "math/rand/v2"
-	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -261,10 +260,4 @@ func seconds(n json.Number) time.Duration {
 		return time.Duration(f * float64(time.Second))
 	}
 	return 0
-}
-
-// isTimeout reports whether err is a network timeout.
-func isTimeout(err error) bool {
-	var ne net.Error
-	return errors.As(err, &ne) && ne.Timeout()
 }

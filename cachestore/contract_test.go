@@ -5,11 +5,12 @@ import (
 	"time"
 
 	"github.com/go-identityweb/identityweb/cachestore"
+	iwt "github.com/go-identityweb/identityweb/identitywebtest"
 	"github.com/go-identityweb/identityweb/internal/storetest"
 )
 
 func TestMemoryStoreContract(t *testing.T) {
-	clk := &fakeClock{t: time.Unix(1_700_000_000, 0)}
+	clk := iwt.NewClock(time.Unix(1_700_000_000, 0))
 	storetest.Run(t, storetest.Harness{
 		New:     func(*testing.T) cachestore.Store { return cachestore.NewMemory(cachestore.MemoryOptions{Clock: clk}) },
 		Advance: clk.Advance,
@@ -17,7 +18,7 @@ func TestMemoryStoreContract(t *testing.T) {
 }
 
 func TestEncryptedOverMemoryContract(t *testing.T) {
-	clk := &fakeClock{t: time.Unix(1_700_000_000, 0)}
+	clk := iwt.NewClock(time.Unix(1_700_000_000, 0))
 	ring, _ := cachestore.NewKeyRing(cachestore.NewKey())
 	storetest.Run(t, storetest.Harness{
 		New: func(*testing.T) cachestore.Store {
@@ -28,7 +29,7 @@ func TestEncryptedOverMemoryContract(t *testing.T) {
 }
 
 func TestTieredOverMemoryContract(t *testing.T) {
-	clk := &fakeClock{t: time.Unix(1_700_000_000, 0)}
+	clk := iwt.NewClock(time.Unix(1_700_000_000, 0))
 	storetest.Run(t, storetest.Harness{
 		New: func(t *testing.T) cachestore.Store {
 			tr := cachestore.NewTiered(cachestore.NewMemory(cachestore.MemoryOptions{Clock: clk}),

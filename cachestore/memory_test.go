@@ -9,23 +9,12 @@ import (
 	"time"
 
 	"github.com/go-identityweb/identityweb/cachestore"
+	iwt "github.com/go-identityweb/identityweb/identitywebtest"
 )
-
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 func TestMemoryContract(t *testing.T) {
 	ctx := context.Background()
-	clk := &fakeClock{t: time.Unix(1_700_000_000, 0)}
+	clk := iwt.NewClock(time.Unix(1_700_000_000, 0))
 	m := cachestore.NewMemory(cachestore.MemoryOptions{Clock: clk})
 	if v, ok, err := m.Get(ctx, "missing"); v != nil || ok || err != nil {
 		t.Fatalf("missing = %v %v %v", v, ok, err)
@@ -91,7 +80,7 @@ func TestMemoryClockSparesHotEntries(t *testing.T) {
 
 func TestMemoryExpiredEvictedFirst(t *testing.T) {
 	ctx := context.Background()
-	clk := &fakeClock{t: time.Unix(1_700_000_000, 0)}
+	clk := iwt.NewClock(time.Unix(1_700_000_000, 0))
 	// 2,000 expired and 2,000 live entries of ~210 accounted bytes each in
 	// 64 shards of 11 KiB: room for the live ones, not for both.
 	m := cachestore.NewMemory(cachestore.MemoryOptions{MaxBytes: 64 * 11 << 10, Clock: clk})

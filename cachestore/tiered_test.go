@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/go-identityweb/identityweb/cachestore"
+	iwt "github.com/go-identityweb/identityweb/identitywebtest"
 )
 
 func discard() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
@@ -42,7 +43,7 @@ func (f *flaky) Set(ctx context.Context, k string, v []byte, ttl time.Duration) 
 
 func TestTieredFillsL1WithL2TTL(t *testing.T) {
 	ctx := context.Background()
-	clk := &fakeClock{t: time.Unix(1_700_000_000, 0)}
+	clk := iwt.NewClock(time.Unix(1_700_000_000, 0))
 	l2 := cachestore.NewEncrypted(cachestore.NewMemory(cachestore.MemoryOptions{Clock: clk}), mustRing(t), cachestore.EncryptedOptions{Clock: clk})
 	l2.Set(ctx, "k", []byte("v"), 10*time.Second)
 	l1 := cachestore.NewMemory(cachestore.MemoryOptions{Clock: clk})
@@ -63,7 +64,7 @@ func TestTieredFillsL1WithL2TTL(t *testing.T) {
 
 func TestTieredCircuitBreaker(t *testing.T) {
 	ctx := context.Background()
-	clk := &fakeClock{t: time.Unix(1_700_000_000, 0)}
+	clk := iwt.NewClock(time.Unix(1_700_000_000, 0))
 	l2 := &flaky{Store: cachestore.NewMemory(cachestore.MemoryOptions{Clock: clk})}
 	var hook atomic.Int64
 	tr := cachestore.NewTiered(cachestore.NewMemory(cachestore.MemoryOptions{Clock: clk}), l2, cachestore.TieredOptions{

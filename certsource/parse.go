@@ -83,12 +83,13 @@ func parsePEM(data []byte, password string, opts CertificateOptions) (*Certifica
 
 func pemKey(block *pem.Block, password string) (*rsa.PrivateKey, error) {
 	der := block.Bytes
-	//lint:ignore SA1019 legacy encrypted PEM keys still exist in the wild
-	if x509.IsEncryptedPEMBlock(block) { //nolint:staticcheck
+	//lint:ignore SA1019 legacy encrypted PEM keys are still deployed; reading them is supported
+	if x509.IsEncryptedPEMBlock(block) {
 		if password == "" {
 			return nil, &parseError{"the PEM key is encrypted and no password was given"}
 		}
-		d, err := x509.DecryptPEMBlock(block, []byte(password)) //nolint:staticcheck
+		//lint:ignore SA1019 see above
+		d, err := x509.DecryptPEMBlock(block, []byte(password))
 		if err != nil {
 			return nil, &parseError{"the PEM key password is wrong"}
 		}

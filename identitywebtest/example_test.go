@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http/httptest"
 	"strings"
+	"time"
 
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
@@ -80,4 +81,15 @@ func ExampleDefaultConfig() {
 	// Daemon (development)
 	// alice@contoso.onmicrosoft.com
 	// bob@contoso.onmicrosoft.com
+}
+
+// One fake clock for the provider, the token acquirer and the caches: tests
+// move time instead of waiting for it.
+func ExampleClock() {
+	clk := identitywebtest.NewClock(time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC))
+	_, _ = identitywebtest.NewProvider(identitywebtest.Options{Now: clk.Now})
+	clk.Advance(time.Hour)
+	clk.Sleep(context.Background(), 30*time.Minute) // returns at once
+	fmt.Println(clk.Now().Format("15:04"))
+	// Output: 13:30
 }

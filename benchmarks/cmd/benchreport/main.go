@@ -167,13 +167,6 @@ func allocs(data map[string]*series, name string) float64 {
 	return 0
 }
 
-func ratio(a, b float64) string {
-	if a == 0 || b == 0 {
-		return "n/a"
-	}
-	return fmt.Sprintf("%.2f", a/b)
-}
-
 func dur(v float64) string {
 	if v == 0 {
 		return "n/a"
