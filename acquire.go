@@ -125,7 +125,6 @@ type fetched struct {
 	inHTTP time.Duration
 	cached bool // the flight found a fresh token in the cache (another flight wrote it)
 	level  CacheLevel
-	extra  *Result // RedeemCode: account and ID token
 }
 
 func (a *TokenAcquirer) miss(ctx context.Context, s slowReq, key string, fb fallback, reason RefreshReason, start time.Time, inCache time.Duration) (Result, error) {
@@ -168,9 +167,6 @@ func (a *TokenAcquirer) miss(ctx context.Context, s slowReq, key string, fb fall
 	}
 	f := res.val.(*fetched)
 	out := resultFrom(&f.entry)
-	if f.extra != nil {
-		out.IDToken, out.Account = f.extra.IDToken, f.extra.Account
-	}
 	out.Metadata = Metadata{Source: SourceIdentityProvider, CacheLevel: CacheLevelNone, RefreshReason: reason,
 		DurationInHTTP: f.inHTTP, DurationInCache: inCache}
 	if f.cached {
