@@ -12,6 +12,7 @@ import (
 
 	"github.com/go-identityweb/identityweb/cachestore"
 	"github.com/go-identityweb/identityweb/cachestore/redisstore"
+	iwt "github.com/go-identityweb/identityweb/identitywebtest"
 	"github.com/go-identityweb/identityweb/internal/redistest"
 	"github.com/go-identityweb/identityweb/internal/storetest"
 )
@@ -42,12 +43,15 @@ func TestClusterContract(t *testing.T) {
 func TestEncryptedTieredOnRedisContract(t *testing.T) {
 	srv := redistest.Start(t)
 	ring, _ := cachestore.NewKeyRing(cachestore.NewKey())
+	// L1 and the sealed expiry follow a fake clock, so TTLs are checked by
+	// moving it (Redis's own TTL stays longer, as in production).
+	clk := iwt.NewClock(time.Now())
 	storetest.Run(t, storetest.Harness{New: func(t *testing.T) cachestore.Store {
-		tr := cachestore.NewTiered(cachestore.NewMemory(cachestore.MemoryOptions{}),
-			cachestore.NewEncrypted(single(t, srv), ring, cachestore.EncryptedOptions{}), cachestore.TieredOptions{})
+		tr := cachestore.NewTiered(cachestore.NewMemory(cachestore.MemoryOptions{Clock: clk}),
+			cachestore.NewEncrypted(single(t, srv), ring, cachestore.EncryptedOptions{Clock: clk}), cachestore.TieredOptions{})
 		t.Cleanup(func() { tr.Close() })
 		return tr
-	}})
+	}, Advance: clk.Advance})
 }
 
 func TestNewFromURL(t *testing.T) {
