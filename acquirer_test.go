@@ -36,6 +36,33 @@ func TestForAppThenCacheHit(t *testing.T) {
 	}
 }
 
+// TestHitAllocations holds DESIGN §6's "≤ 2 allocations per hit" (the L1
+// hit path builds its key on the stack and shares the cached bytes), and
+// the L1 hit's metadata.
+func TestHitAllocations(t *testing.T) {
+	e := newEnv(t, iwt.Options{})
+	a := e.daemon()
+	api := e.acquirer(iwt.WebAPIClientID, iwt.WebAPISecret)
+	alice, _ := e.idp.UserToken(iwt.AliceUsername, iwt.WebAppClientID, iwt.WebAPIIdentifierURI, "access_as_user")
+	graph := []string{"User.Read"}
+	for name, hit := range map[string]func() (identityweb.Result, error){
+		"app": func() (identityweb.Result, error) { return a.ForApp(bg, apiDefault) },
+		"obo": func() (identityweb.Result, error) { return api.OnBehalfOf(bg, alice, graph) },
+	} {
+		if _, err := hit(); err != nil {
+			t.Fatal(err)
+		}
+		var res identityweb.Result
+		allocs := testing.AllocsPerRun(100, func() { res, _ = hit() })
+		if allocs > 2 {
+			t.Errorf("%s: %.1f allocations per hit, want ≤ 2", name, allocs)
+		}
+		if m := res.Metadata; m.Source != identityweb.SourceCache || m.CacheLevel != identityweb.CacheLevelL1 || m.DurationTotal != 0 || res.AccessToken == "" {
+			t.Errorf("%s: hit = %+v", name, m)
+		}
+	}
+}
+
 func TestOnBehalfOfCached(t *testing.T) {
 	e := newEnv(t, iwt.Options{})
 	api := e.acquirer(iwt.WebAPIClientID, iwt.WebAPISecret)

@@ -52,7 +52,13 @@ func normalizeScopes(scopes []string) []string {
 // tokenKey builds an access token's cache key with one allocation.
 func (a *TokenAcquirer) tokenKey(kind byte, tenant string, scopes []string, partition string) string {
 	var buf [512]byte
-	b := append(buf[:0], a.keyPrefix...)
+	return string(a.appendTokenKey(buf[:0], kind, tenant, scopes, partition))
+}
+
+// appendTokenKey appends an access token's cache key to b: the hit path
+// builds it on the stack and looks it up without allocating.
+func (a *TokenAcquirer) appendTokenKey(b []byte, kind byte, tenant string, scopes []string, partition string) []byte {
+	b = append(b, a.keyPrefix...)
 	b = append(b, kind, '|')
 	b = append(b, tenant...)
 	b = append(b, '|')
@@ -63,8 +69,7 @@ func (a *TokenAcquirer) tokenKey(kind byte, tenant string, scopes []string, part
 		b = append(b, s...)
 	}
 	b = append(b, '|')
-	b = append(b, partition...)
-	return string(b)
+	return append(b, partition...)
 }
 
 // refreshKey is the key of a partition's refresh token and account.
