@@ -2,8 +2,6 @@ package benchmarks
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"strconv"
 	"testing"
 
@@ -13,50 +11,74 @@ import (
 	iwt "github.com/go-identityweb/identityweb/identitywebtest"
 )
 
-// BenchmarkOBOTokenHit: a web API's OBO cache hit for one caller with N
-// other callers' OBO tokens cached, identityweb vs MSAL Go, same provider.
+// oboPeers caches the OBO tokens of n callers of a web API (n-1 others plus
+// the one hit) in identityweb and MSAL Go, by real OBO exchanges (see
+// msal_cache_test.go for why not MSAL's serialized cache). x/oauth2 has no
+// OBO.
+func oboPeers(b *testing.B, n int) *peers {
+	ctx := context.Background()
+	idp := iwt.NewServer(b, iwt.Options{})
+	incoming := make([]string, n)
+	if err := parallel(n, 4, func(i int) (err error) {
+		incoming[i], err = idp.UserToken(iwt.AliceUsername, iwt.WebAppClientID, iwt.WebAPIIdentifierURI, "access_as_user")
+		return err
+	}); err != nil {
+		b.Fatal(err)
+	}
+	scopes := []string{"User.Read"}
+	p := &peers{}
+
+	acq, err := identityweb.NewTokenAcquirer(identityweb.Config{Instance: idp.URL + "/", TenantID: iwt.DefaultTenantID,
+		ClientID: iwt.WebAPIClientID, ClientSecret: iwt.WebAPISecret}, identityweb.Options{HTTPClient: idp.Client(), Logger: quiet()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := parallel(n, 8, func(i int) error { _, err := acq.OnBehalfOf(ctx, incoming[i], scopes); return err }); err != nil {
+		b.Fatal(err)
+	}
+	p.identityweb = func() error {
+		_, err := acq.OnBehalfOf(ctx, incoming[0], scopes)
+		return err
+	}
+
+	cred, _ := confidential.NewCredFromSecret(iwt.WebAPISecret)
+	app, err := confidential.New(idp.Authority(iwt.DefaultTenantID), iwt.WebAPIClientID, cred,
+		confidential.WithHTTPClient(idp.Client()), confidential.WithInstanceDiscovery(false))
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := parallel(n, 8, func(i int) error { _, err := app.AcquireTokenOnBehalfOf(ctx, incoming[i], scopes); return err }); err != nil {
+		b.Fatal(err)
+	}
+	before := idp.TokenRequests()
+	if res, err := app.AcquireTokenOnBehalfOf(ctx, incoming[0], scopes); err != nil || res.Metadata.TokenSource != confidential.TokenSourceCache {
+		b.Fatalf("MSAL's OBO cache missed: %v", err)
+	}
+	if idp.TokenRequests() != before {
+		b.Fatal("MSAL's OBO hit went to the provider")
+	}
+	p.msal = func() error {
+		_, err := app.AcquireTokenOnBehalfOf(ctx, incoming[0], scopes)
+		return err
+	}
+	return p
+}
+
+// BenchmarkOBOTokenHit: a web API's OBO hit for one caller with the OBO
+// tokens of n callers cached.
 func BenchmarkOBOTokenHit(b *testing.B) {
-	for _, n := range []int{1, 100, 1000} {
-		idp := iwt.NewServer(b, iwt.Options{})
-		ctx := context.Background()
-		incoming := make([]string, n)
-		for i := range incoming {
-			incoming[i], _ = idp.UserToken(iwt.AliceUsername, iwt.WebAppClientID, iwt.WebAPIIdentifierURI, "access_as_user")
-		}
-		scopes := []string{"User.Read"}
-		b.Run("identityweb/"+strconv.Itoa(n), func(b *testing.B) {
-			acq, _ := identityweb.NewTokenAcquirer(identityweb.Config{Instance: idp.URL + "/", TenantID: iwt.DefaultTenantID,
-				ClientID: iwt.WebAPIClientID, ClientSecret: iwt.WebAPISecret},
-				identityweb.Options{HTTPClient: idp.Client(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-			for _, tok := range incoming {
-				if _, err := acq.OnBehalfOf(ctx, tok, scopes); err != nil {
-					b.Fatal(err)
-				}
-			}
-			b.ReportAllocs()
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				if _, err := acq.OnBehalfOf(ctx, incoming[0], scopes); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
-		b.Run("msal-go/"+strconv.Itoa(n), func(b *testing.B) {
-			cred, _ := confidential.NewCredFromSecret(iwt.WebAPISecret)
-			app, _ := confidential.New(idp.Authority(iwt.DefaultTenantID), iwt.WebAPIClientID, cred,
-				confidential.WithHTTPClient(idp.Client()), confidential.WithInstanceDiscovery(false))
-			for _, tok := range incoming {
-				if _, err := app.AcquireTokenOnBehalfOf(ctx, tok, scopes); err != nil {
-					b.Fatal(err)
-				}
-			}
-			b.ReportAllocs()
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				if _, err := app.AcquireTokenOnBehalfOf(ctx, incoming[0], scopes); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
+	for _, n := range hitSizes() {
+		p := peersFor(b, "obo", n, oboPeers)
+		b.Run("identityweb/"+strconv.Itoa(n), sequential(p.identityweb))
+		b.Run("msal-go/"+strconv.Itoa(n), sequential(p.msal))
+	}
+}
+
+// BenchmarkOBOTokenHitParallel: the same from GOMAXPROCS goroutines.
+func BenchmarkOBOTokenHitParallel(b *testing.B) {
+	for _, n := range hitSizes() {
+		p := peersFor(b, "obo", n, oboPeers)
+		b.Run("identityweb/"+strconv.Itoa(n), concurrent(p.identityweb))
+		b.Run("msal-go/"+strconv.Itoa(n), concurrent(p.msal))
 	}
 }

@@ -7,7 +7,9 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/confidential"
 	"golang.org/x/oauth2"
@@ -17,13 +19,26 @@ import (
 	iwt "github.com/go-identityweb/identityweb/identitywebtest"
 )
 
-// A first side-by-side: app-token cache hits, in the same run, on the same
-// development provider over HTTPS, with N other app tokens cached (other
-// tenants' worth of scopes: other resources registered in the provider).
-// MSAL's cache grows by real acquisitions, so sizes stay modest here; the
-// 10k-100k comparison needs MSAL's serialized cache (benchmarks issue).
+// Side by side, in the same run, on the same development provider over
+// HTTPS: one cache hit with n tokens cached, for identityweb, MSAL Go
+// (confidential client, instance discovery off) and x/oauth2 (one
+// ReuseTokenSource per scope in a map, what a team builds with it). The
+// identityweb cache is filled by real acquisitions; MSAL's through its
+// serialized cache (msal_cache_test.go); x/oauth2's sources are seeded with
+// a real token. Every setup checks that the hit is a hit.
 
 var apiScope = iwt.WebAPIIdentifierURI + "/.default"
+
+// hitSizes are the numbers of tokens cached. 100,000 takes a few minutes
+// to fill (real acquisitions): IDWEB_BENCH_LARGE=1 adds it (benchreport
+// sets it).
+func hitSizes() []int {
+	s := []int{1, 1000, 10_000}
+	if os.Getenv("IDWEB_BENCH_LARGE") != "" {
+		s = append(s, 100_000)
+	}
+	return s
+}
 
 // manyAPIs returns a provider configuration with n extra APIs the daemon
 // is granted, so that n distinct app tokens can be cached.
@@ -46,70 +61,198 @@ func pad12(i int) string {
 	return s
 }
 
-func BenchmarkAppTokenHit(b *testing.B) {
-	sizes := []int{1, 100, 1000}
-	if os.Getenv("IDWEB_BENCH_LARGE") != "" { // filling 10,000 tokens takes about a minute
-		sizes = append(sizes, 10_000)
+// hit is one cache hit of one library.
+type hit func() error
+
+// peers holds one hit per library for a kind and size. Setups are built
+// once per process: the testing package calls a benchmark function again
+// for every -count, and filling 100,000 tokens each time would dominate
+// the run. Hits never reach the provider (its server is closed with the
+// first benchmark that made it, which makes a miss fail loudly).
+type peers struct {
+	identityweb, msal, oauth2 hit
+}
+
+var (
+	peersMu    sync.Mutex
+	peersCache = map[string]*peers{}
+)
+
+func peersFor(b *testing.B, kind string, n int, build func(*testing.B, int) *peers) *peers {
+	peersMu.Lock()
+	defer peersMu.Unlock()
+	id := kind + "/" + strconv.Itoa(n)
+	if p := peersCache[id]; p != nil {
+		return p
 	}
-	for _, n := range sizes {
-		idp := iwt.NewServer(b, iwt.Options{Config: manyAPIs(n)})
-		ctx := context.Background()
-		scopes := make([]string, n)
-		for i := range scopes {
-			scopes[i] = "api://44444444-0000-4000-8000-" + pad12(i) + "/.default"
+	start := time.Now()
+	p := build(b, n)
+	b.Logf("%s: filled %d tokens per library in %s", id, n, time.Since(start).Round(time.Millisecond))
+	peersCache[id] = p
+	return p
+}
+
+// parallel runs f for i in [0, n) on workers goroutines.
+func parallel(n, workers int, f func(i int) error) error {
+	var next atomic.Int64
+	var first atomic.Value
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n || first.Load() != nil {
+					return
+				}
+				if err := f(i); err != nil {
+					first.CompareAndSwap(nil, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if err, _ := first.Load().(error); err != nil {
+		return err
+	}
+	return nil
+}
+
+func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// appPeers caches n app tokens (n-1 other APIs plus the one hit) in each
+// library.
+func appPeers(b *testing.B, n int) *peers {
+	ctx := context.Background()
+	others := make([]string, n-1)
+	for i := range others {
+		others[i] = "api://44444444-0000-4000-8000-" + pad12(i) + "/.default"
+	}
+	idp := iwt.NewServer(b, iwt.Options{Config: manyAPIs(n - 1)})
+	p := &peers{}
+
+	acq, err := identityweb.NewTokenAcquirer(identityweb.Config{Instance: idp.URL + "/", TenantID: iwt.DefaultTenantID,
+		ClientID: iwt.DaemonClientID, ClientSecret: iwt.DaemonSecret},
+		identityweb.Options{HTTPClient: idp.Client(), Logger: quiet()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := parallel(len(others), 8, func(i int) error { _, err := acq.ForApp(ctx, others[i]); return err }); err != nil {
+		b.Fatal(err)
+	}
+	first, err := acq.ForApp(ctx, apiScope)
+	if err != nil {
+		b.Fatal(err)
+	}
+	p.identityweb = func() error {
+		_, err := acq.ForApp(ctx, apiScope)
+		return err
+	}
+
+	cred, _ := confidential.NewCredFromSecret(iwt.DaemonSecret)
+	rec := &recorder{}
+	src, err := confidential.New(idp.Authority(iwt.DefaultTenantID), iwt.DaemonClientID, cred,
+		confidential.WithHTTPClient(idp.Client()), confidential.WithInstanceDiscovery(false), confidential.WithCache(rec))
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := src.AcquireTokenByCredential(ctx, []string{apiScope}); err != nil {
+		b.Fatal(err)
+	}
+	data, err := cloneAppTokens(rec.data, apiScope, others)
+	if err != nil {
+		b.Fatal(err)
+	}
+	app, err := confidential.New(idp.Authority(iwt.DefaultTenantID), iwt.DaemonClientID, cred,
+		confidential.WithHTTPClient(idp.Client()), confidential.WithInstanceDiscovery(false), confidential.WithCache(&seeded{data: data}))
+	if err != nil {
+		b.Fatal(err)
+	}
+	before := idp.TokenRequests()
+	probe := []string{apiScope}
+	if len(others) > 0 {
+		probe = []string{others[len(others)/2]}
+	}
+	for _, s := range [][]string{{apiScope}, probe} {
+		if res, err := app.AcquireTokenByCredential(ctx, s); err != nil || res.Metadata.TokenSource != confidential.TokenSourceCache {
+			b.Fatalf("MSAL's seeded cache missed %v: %v", s, err)
 		}
-		b.Run("identityweb/"+strconv.Itoa(n), func(b *testing.B) {
-			acq, _ := identityweb.NewTokenAcquirer(identityweb.Config{Instance: idp.URL + "/", TenantID: iwt.DefaultTenantID,
-				ClientID: iwt.DaemonClientID, ClientSecret: iwt.DaemonSecret},
-				identityweb.Options{HTTPClient: idp.Client(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-			for _, s := range scopes {
-				if _, err := acq.ForApp(ctx, s); err != nil {
-					b.Fatal(err)
-				}
-			}
-			acq.ForApp(ctx, apiScope)
-			b.ReportAllocs()
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				if _, err := acq.ForApp(ctx, apiScope); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
-		b.Run("msal-go/"+strconv.Itoa(n), func(b *testing.B) {
-			cred, _ := confidential.NewCredFromSecret(iwt.DaemonSecret)
-			app, err := confidential.New(idp.Authority(iwt.DefaultTenantID), iwt.DaemonClientID, cred,
-				confidential.WithHTTPClient(idp.Client()), confidential.WithInstanceDiscovery(false))
-			if err != nil {
+	}
+	if idp.TokenRequests() != before {
+		b.Fatal("MSAL's seeded cache went to the provider")
+	}
+	p.msal = func() error {
+		_, err := app.AcquireTokenByCredential(ctx, []string{apiScope})
+		return err
+	}
+
+	conf := clientcredentials.Config{ClientID: iwt.DaemonClientID, ClientSecret: iwt.DaemonSecret,
+		TokenURL: idp.TokenEndpoint(iwt.DefaultTenantID), AuthStyle: oauth2.AuthStyleInParams}
+	octx := context.WithValue(ctx, oauth2.HTTPClient, idp.Client())
+	tok := &oauth2.Token{AccessToken: first.AccessToken, TokenType: "Bearer", Expiry: first.ExpiresOn}
+	var mu sync.RWMutex
+	sources := make(map[string]oauth2.TokenSource, n)
+	for _, s := range append(others, apiScope) {
+		c := conf
+		c.Scopes = []string{s}
+		sources[s] = oauth2.ReuseTokenSource(tok, c.TokenSource(octx))
+	}
+	p.oauth2 = func() error {
+		mu.RLock()
+		ts := sources[apiScope]
+		mu.RUnlock()
+		_, err := ts.Token()
+		return err
+	}
+	return p
+}
+
+func sequential(f hit) func(*testing.B) {
+	return func(b *testing.B) {
+		b.ReportAllocs()
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			if err := f(); err != nil {
 				b.Fatal(err)
 			}
-			for _, s := range scopes {
-				if _, err := app.AcquireTokenByCredential(ctx, []string{s}); err != nil {
-					b.Fatal(err)
-				}
-			}
-			app.AcquireTokenByCredential(ctx, []string{apiScope})
-			b.ReportAllocs()
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				if _, err := app.AcquireTokenByCredential(ctx, []string{apiScope}); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
-		b.Run("x-oauth2-reuse/"+strconv.Itoa(n), func(b *testing.B) {
-			conf := clientcredentials.Config{ClientID: iwt.DaemonClientID, ClientSecret: iwt.DaemonSecret,
-				TokenURL: idp.TokenEndpoint(iwt.DefaultTenantID), Scopes: []string{apiScope}, AuthStyle: oauth2.AuthStyleInParams}
-			ts := oauth2.ReuseTokenSource(nil, conf.TokenSource(context.WithValue(ctx, oauth2.HTTPClient, idp.Client())))
-			ts.Token()
-			b.ReportAllocs()
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				if _, err := ts.Token(); err != nil {
-					b.Fatal(err)
+		}
+	}
+}
+
+func concurrent(f hit) func(*testing.B) {
+	return func(b *testing.B) {
+		b.ReportAllocs()
+		b.ResetTimer()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if err := f(); err != nil {
+					b.Error(err)
+					return
 				}
 			}
 		})
+	}
+}
+
+// BenchmarkAppTokenHit: one app-token hit with n app tokens cached.
+func BenchmarkAppTokenHit(b *testing.B) {
+	for _, n := range hitSizes() {
+		p := peersFor(b, "app", n, appPeers)
+		b.Run("identityweb/"+strconv.Itoa(n), sequential(p.identityweb))
+		b.Run("msal-go/"+strconv.Itoa(n), sequential(p.msal))
+		b.Run("x-oauth2-reuse/"+strconv.Itoa(n), sequential(p.oauth2))
+	}
+}
+
+// BenchmarkAppTokenHitParallel: the same hits from GOMAXPROCS goroutines.
+func BenchmarkAppTokenHitParallel(b *testing.B) {
+	for _, n := range hitSizes() {
+		p := peersFor(b, "app", n, appPeers)
+		b.Run("identityweb/"+strconv.Itoa(n), concurrent(p.identityweb))
+		b.Run("msal-go/"+strconv.Itoa(n), concurrent(p.msal))
+		b.Run("x-oauth2-reuse/"+strconv.Itoa(n), concurrent(p.oauth2))
 	}
 }
 

@@ -94,13 +94,8 @@ func fullScope(res *clientState, name string) string {
 
 // permissionFor returns client's granted permission on res, if any.
 func (c *clientState) permissionFor(p *Provider, res *clientState) *Permission {
-	for i := range c.Permissions {
-		p.mu.Lock()
-		r := p.resources[c.Permissions[i].Resource]
-		p.mu.Unlock()
-		if r == res {
-			return &c.Permissions[i]
-		}
+	if i, ok := c.perms[res]; ok {
+		return &c.Permissions[i]
 	}
 	return nil
 }
