@@ -1,43 +1,44 @@
-// Package load drives a web API protected by identityweb — it validates
-// bearer tokens and calls a downstream API on behalf of each caller (OBO) —
-// with many users for a fixed time while a scenario breaks something: the
-// identity provider, Redis, or the certificate. It reports throughput,
-// latency percentiles, identity-provider requests per 1,000 API calls and
-// errors, with a pass/fail verdict per scenario. Everything runs on
-// loopback and stops by itself.
+// Package load drives apps protected by identityweb with many users for a
+// fixed time while a scenario breaks something — the identity provider,
+// Redis, the certificate, the clock — and reports throughput, latency
+// percentiles, identity-provider requests per 1,000 calls and errors, with
+// a pass/fail verdict per scenario. Two apps are driven, both in the shape
+// of the samples: a web API that validates bearer tokens and calls a
+// downstream API on behalf of each caller (samples/webapi), and a web app
+// whose signed-in users' pages call a downstream API as the user
+// (samples/webapp), on one instance or several sharing Redis behind a
+// round-robin balancer. Everything runs on loopback and stops by itself.
 package load
 
 import (
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
-	"net/http"
-	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
-	"github.com/go-identityweb/identityweb"
-	"github.com/go-identityweb/identityweb/cachestore"
-	"github.com/go-identityweb/identityweb/cachestore/redisstore"
-	"github.com/go-identityweb/identityweb/certsource"
 	iwt "github.com/go-identityweb/identityweb/identitywebtest"
+)
+
+// The apps a scenario can drive.
+const (
+	WebAPI = "webapi" // bearer tokens in, OBO out (the default)
+	WebApp = "webapp" // signed-in users, tokens for the user
 )
 
 // Scenario is one run.
 type Scenario struct {
 	Name       string
+	App        string        // WebAPI (default) or WebApp
+	Instances  int           // app instances behind a round-robin balancer (default 1)
 	Users      int           // callers warmed up before the run (their tokens cached)
-	ColdUsers  int           // callers that first appear during the run (cache misses)
+	ColdUsers  int           // callers that first appear during the run (WebAPI only)
 	Workers    int           // concurrent clients
+	Burst      int           // concurrent requests per call of one user (a page's parallel fetches; default 1)
 	Duration   time.Duration // of the measured run
-	UseRedis   bool          // L1/L2 cache on a private Redis
+	UseRedis   bool          // L1/L2 cache on a private Redis, shared by the instances
 	Break      func(e *Env)  // at Duration/3
 	Repair     func(e *Env)  // at 2×Duration/3, when set
 	MaxErrors  int64         // failed calls tolerated
@@ -49,11 +50,22 @@ type Scenario struct {
 
 // Env is what a scenario can break.
 type Env struct {
+	calls     sync.RWMutex // held shared by every call in flight
 	IdP       *iwt.Server
+	Clock     *iwt.Clock   // the provider's and the apps' clock (token lifetimes)
 	Redis     RedisControl // nil without Redis
 	OldCert   *iwt.Certificate
 	NewCert   *iwt.Certificate
 	WriteCert func(*iwt.Certificate)
+}
+
+// Between runs f while no call is in flight. A jump of Clock goes through
+// it: a real clock moves continuously, so no request straddles an hour
+// (the engine's expiry buffer covers the seconds a request takes).
+func (e *Env) Between(f func()) {
+	e.calls.Lock()
+	defer e.calls.Unlock()
+	f()
 }
 
 // RedisControl kills and restarts the Redis of a run.
@@ -71,8 +83,12 @@ type Report struct {
 	P50, P99    time.Duration
 	IdPRequests int
 	Per1000     float64
-	Pass        bool
-	Why         string
+	// RefreshReuses counts refresh tokens presented to the provider more
+	// than once: always a failure (each is spent once, across instances).
+	RefreshReuses int
+	FirstError    string // what the first failed call saw
+	Pass          bool
+	Why           string
 }
 
 func (r Report) String() string {
@@ -80,95 +96,56 @@ func (r Report) String() string {
 	if !r.Pass {
 		v = "FAIL (" + r.Why + ")"
 	}
-	return fmt.Sprintf("%-13s %s calls=%d errors=%d rps=%.0f p50=%s p99=%s idp_requests=%d per_1000_calls=%.2f",
-		r.Scenario, v, r.Calls, r.Errors, r.Throughput, r.P50.Round(time.Microsecond), r.P99.Round(time.Microsecond), r.IdPRequests, r.Per1000)
+	return fmt.Sprintf("%-17s %s calls=%d errors=%d rps=%.0f p50=%s p99=%s idp_requests=%d per_1000_calls=%.2f refresh_reuses=%d",
+		r.Scenario, v, r.Calls, r.Errors, r.Throughput, r.P50.Round(time.Microsecond), r.P99.Round(time.Microsecond), r.IdPRequests, r.Per1000, r.RefreshReuses)
 }
 
-// Run builds the API (certificate-file credential; L1/L2 on the given Redis
-// when the scenario asks) on a development provider and drives it.
+// target is an app under load: call makes one request as user i.
+type target struct {
+	call func(user int) (time.Duration, error)
+}
+
+// statusError is a call answered with an unexpected status.
+func statusError(code int, body []byte) error {
+	if len(body) > 120 {
+		body = body[:120]
+	}
+	return fmt.Errorf("status %d: %q", code, body)
+}
+
+// Run builds the scenario's app on a development provider (and a private
+// Redis at redisAddr when the scenario asks), warms its users up, and
+// drives it.
 func Run(tb testing.TB, s Scenario, redisAddr string, redisCtl RedisControl) Report {
 	tb.Helper()
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	idp := iwt.NewServer(tb, iwt.Options{})
-	oldCert, _ := iwt.NewCertificate("api old", 0)
-	newCert, _ := iwt.NewCertificate("api new", 0)
-	idp.AddCertificate(iwt.WebAPIClientID, oldCert)
-	path := filepath.Join(tb.TempDir(), "api.pem")
-	write := func(c *iwt.Certificate) {
-		os.WriteFile(path+".tmp", []byte(c.CertificatePEM()+c.KeyPEM()), 0o600)
-		os.Rename(path+".tmp", path)
+	if s.Instances == 0 {
+		s.Instances = 1
 	}
-	write(oldCert)
-	cred, err := certsource.NewFile(path, certsource.FileOptions{PollInterval: 200 * time.Millisecond, Logger: quiet})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	opts := identityweb.Options{HTTPClient: idp.Client(), Credential: cred, Logger: quiet}
-	env := &Env{IdP: idp, OldCert: oldCert, NewCert: newCert, WriteCert: write}
+	clk := iwt.NewClock(time.Now())
+	env := &Env{Clock: clk}
 	if s.UseRedis {
-		rdb := redis.NewClient(&redis.Options{Addr: redisAddr, ContextTimeoutEnabled: true, MaxRetries: -1,
-			DialTimeout: 100 * time.Millisecond, ReadTimeout: 100 * time.Millisecond, WriteTimeout: 100 * time.Millisecond})
-		tb.Cleanup(func() { rdb.Close() })
-		ring, _ := cachestore.NewKeyRing(cachestore.NewKey())
-		tiered := cachestore.NewTiered(cachestore.NewMemory(cachestore.MemoryOptions{}),
-			cachestore.NewEncrypted(redisstore.New(rdb, redisstore.Options{Prefix: "load:"}), ring, cachestore.EncryptedOptions{Logger: quiet}),
-			cachestore.TieredOptions{Logger: quiet, CircuitBreak: 500 * time.Millisecond})
-		tb.Cleanup(func() { tiered.Close() })
-		opts.Cache = tiered
 		env.Redis = redisCtl
 	}
-	api, err := identityweb.New(identityweb.Config{Instance: idp.URL + "/", TenantID: iwt.DefaultTenantID, ClientID: iwt.WebAPIClientID}, opts)
-	if err != nil {
-		tb.Fatal(err)
+	var t target
+	switch s.App {
+	case WebApp:
+		t = webAppTarget(tb, s, env, redisAddr)
+	default:
+		t = apiTarget(tb, s, env, redisAddr)
 	}
-	downstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "profile") }))
-	tb.Cleanup(downstream.Close)
-	graph := api.DownstreamClient(identityweb.DownstreamAPI{BaseURL: downstream.URL, Scopes: []string{"User.Read"}, As: identityweb.OnBehalfOf})
-	srv := httptest.NewServer(api.RequireBearer(identityweb.RequireScopes("access_as_user"))(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		req, _ := http.NewRequestWithContext(r.Context(), http.MethodGet, downstream.URL+"/me", nil)
-		resp, err := graph.Do(req)
-		if err != nil {
-			api.Challenge(w, r, err)
-			return
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		w.WriteHeader(resp.StatusCode)
-	})))
-	tb.Cleanup(srv.Close)
+	env.IdP.ResetRequests()
+	return drive(s, env, t)
+}
 
-	tokens := make([]string, s.Users+s.ColdUsers)
-	for i := range tokens {
-		if tokens[i], err = idp.UserToken(iwt.AliceUsername, iwt.WebAppClientID, iwt.WebAPIIdentifierURI, "access_as_user"); err != nil {
-			tb.Fatal(err)
-		}
-	}
-	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: s.Workers * 2}}
-	call := func(tok string) (time.Duration, bool) {
-		req, _ := http.NewRequest(http.MethodGet, srv.URL+"/", nil)
-		req.Header.Set("Authorization", "Bearer "+tok)
-		start := time.Now()
-		resp, err := client.Do(req)
-		d := time.Since(start)
-		if err != nil {
-			return d, false
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		return d, resp.StatusCode == http.StatusOK
-	}
-	for _, tok := range tokens[:s.Users] { // warm-up: every warm user's OBO token cached
-		if _, ok := call(tok); !ok {
-			tb.Fatalf("%s: warm-up call failed", s.Name)
-		}
-	}
-	idp.ResetRequests()
-
+// drive runs the workers for the scenario's duration, breaks and repairs
+// on time, and judges the run.
+func drive(s Scenario, env *Env, t target) Report {
 	ctx, cancel := context.WithTimeout(context.Background(), s.Duration)
 	defer cancel()
 	var mu sync.Mutex
 	var lat []time.Duration
 	var errs int64
+	var firstErr error
 	var wg sync.WaitGroup
 	start := time.Now()
 	for w := 0; w < s.Workers; w++ {
@@ -177,20 +154,28 @@ func Run(tb testing.TB, s Scenario, redisAddr string, redisCtl RedisControl) Rep
 			defer wg.Done()
 			var mine []time.Duration
 			var bad int64
+			var first error
 			for i := w; ctx.Err() == nil; i += s.Workers {
-				tok := tokens[i%s.Users]
+				user := i % s.Users
 				if s.ColdUsers > 0 && time.Since(start) > s.Duration/3 && i%4 == 0 {
-					tok = tokens[s.Users+i%s.ColdUsers] // cold users arrive after the break
+					user = s.Users + i%s.ColdUsers // cold users arrive after the break
 				}
-				d, ok := call(tok)
-				mine = append(mine, d)
-				if !ok {
-					bad++
+				for _, c := range burst(env, t, user, s.Burst) {
+					mine = append(mine, c.d)
+					if c.err != nil {
+						bad++
+						if first == nil {
+							first = c.err
+						}
+					}
 				}
 			}
 			mu.Lock()
 			lat = append(lat, mine...)
 			errs += bad
+			if firstErr == nil {
+				firstErr = first
+			}
 			mu.Unlock()
 		}(w)
 	}
@@ -207,14 +192,17 @@ func Run(tb testing.TB, s Scenario, redisAddr string, redisCtl RedisControl) Rep
 	go func() { timer(s.Duration/3, s.Break); timer(s.Duration/3, s.Repair) }()
 	wg.Wait()
 	elapsed := time.Since(start)
-	api.Close()
 
-	r := Report{Scenario: s.Name, Calls: int64(len(lat)), Errors: errs, Throughput: float64(len(lat)) / elapsed.Seconds()}
+	r := Report{Scenario: s.Name, Calls: int64(len(lat)), Errors: errs, Throughput: float64(len(lat)) / elapsed.Seconds(),
+		RefreshReuses: env.IdP.RefreshTokenReuses()}
+	if firstErr != nil {
+		r.FirstError = firstErr.Error()
+	}
 	slices.Sort(lat)
 	if len(lat) > 0 {
 		r.P50, r.P99 = lat[len(lat)/2], lat[len(lat)*99/100]
 	}
-	for _, rec := range idp.Requests() { // what reached the provider, or tried to
+	for _, rec := range env.IdP.Requests() { // what reached the provider, or tried to
 		if rec.Endpoint == "token" || (rec.Endpoint == "outage" && rec.Path != "" && filepath.Base(rec.Path) == "token") {
 			r.IdPRequests++
 		}
@@ -226,15 +214,43 @@ func Run(tb testing.TB, s Scenario, redisAddr string, redisCtl RedisControl) Rep
 	case r.Calls == 0:
 		r.Why = "no calls"
 	case r.Errors > s.MaxErrors:
-		r.Why = fmt.Sprintf("%d errors > %d", r.Errors, s.MaxErrors)
+		r.Why = fmt.Sprintf("%d errors > %d; first: %s", r.Errors, s.MaxErrors, r.FirstError)
+	case r.RefreshReuses > 0:
+		r.Why = fmt.Sprintf("%d refresh tokens spent twice", r.RefreshReuses)
 	case s.MaxPer1000 > 0 && r.Per1000 > s.MaxPer1000:
 		r.Why = fmt.Sprintf("%.2f identity-provider requests per 1,000 calls > %.2f", r.Per1000, s.MaxPer1000)
 	case s.MaxIdPRequests > 0 && r.IdPRequests > s.MaxIdPRequests:
-		r.Why = fmt.Sprintf("%d identity-provider requests > %d (retry storm)", r.IdPRequests, s.MaxIdPRequests)
+		r.Why = fmt.Sprintf("%d identity-provider requests > %d", r.IdPRequests, s.MaxIdPRequests)
 	default:
 		r.Pass = true
 	}
 	return r
+}
+
+type outcome struct {
+	d   time.Duration
+	err error
+}
+
+// burst makes n concurrent calls as user (one when n ≤ 1).
+func burst(env *Env, t target, user, n int) []outcome {
+	env.calls.RLock()
+	defer env.calls.RUnlock()
+	if n <= 1 {
+		d, err := t.call(user)
+		return []outcome{{d, err}}
+	}
+	out := make([]outcome, n)
+	var wg sync.WaitGroup
+	for j := range out {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			out[j].d, out[j].err = t.call(user)
+		}()
+	}
+	wg.Wait()
+	return out
 }
 
 // Scenarios returns the suite at a duration (CI: a few seconds each).
@@ -274,5 +290,22 @@ func Scenarios(d time.Duration) []Scenario {
 		e.WriteCert(e.NewCert)
 		e.IdP.RevokeCertificate(iwt.WebAPIClientID, e.OldCert)
 	}
-	return []Scenario{steady, outage, faults, redisKill, rotation}
+
+	// The web app: signed-in users' pages call the Todo API as the user.
+	web := Scenario{App: WebApp, Users: 40, Workers: 8, Duration: d}
+	webSteady := web
+	webSteady.Name, webSteady.MaxPer1000 = "webapp-steady", 1
+	webOutage := web
+	webOutage.Name, webOutage.MaxPer1000 = "webapp-idp-outage", 1
+	webOutage.Break = func(e *Env) { e.IdP.SetOutage(true) }
+	// Three instances sharing Redis (sessions in the cookie, tokens in a
+	// shared encrypted L2), every access token expiring mid-run while each
+	// user's page sends three requests at once (round robin: one to each
+	// instance): each user's refresh token is spent exactly once across the
+	// instances, with the refresh-token family revoked on any reuse, and no
+	// call fails.
+	three := web
+	three.Name, three.Instances, three.Burst, three.UseRedis, three.MaxIdPRequests = "webapp-3-instances", 3, 3, true, web.Users
+	three.Break = func(e *Env) { e.Between(func() { e.Clock.Advance(2 * time.Hour) }) }
+	return []Scenario{steady, outage, faults, redisKill, rotation, webSteady, webOutage, three}
 }
