@@ -36,7 +36,7 @@ func BenchmarkBearerPeers(b *testing.B) {
 	}
 	issuer := idp.Issuer(iwt.DefaultTenantID)
 	ctx := context.Background()
-	b.Run("identityweb-requirebearer", func(b *testing.B) {
+	b.Run("lib=identityweb", func(b *testing.B) {
 		app, err := identityweb.New(identityweb.Config{Instance: idp.URL + "/", TenantID: iwt.DefaultTenantID,
 			ClientID: iwt.WebAPIClientID, ClientSecret: iwt.WebAPISecret},
 			identityweb.Options{HTTPClient: idp.Client(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
@@ -57,7 +57,7 @@ func BenchmarkBearerPeers(b *testing.B) {
 			h.ServeHTTP(discard{}, req)
 		}
 	})
-	b.Run("go-oidc-verifier", func(b *testing.B) {
+	b.Run("lib=go-oidc", func(b *testing.B) {
 		octx := oidc.ClientContext(ctx, idp.Client())
 		p, err := oidc.NewProvider(octx, issuer)
 		if err != nil {
@@ -72,7 +72,7 @@ func BenchmarkBearerPeers(b *testing.B) {
 			}
 		}
 	})
-	b.Run("go-jwt-middleware", func(b *testing.B) {
+	b.Run("lib=go-jwt-middleware", func(b *testing.B) {
 		u, _ := url.Parse(issuer)
 		provider := jwks.NewCachingProvider(u, 5*time.Minute, jwks.WithCustomClient(idp.Client()))
 		v, err := validator.New(provider.KeyFunc, validator.RS256, issuer, []string{iwt.WebAPIClientID})

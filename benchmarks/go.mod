@@ -12,6 +12,7 @@ require (
 )
 
 require (
+	github.com/aclements/go-moremath v0.0.0-20210112150236-f10218a38794 // indirect
 	github.com/alexedwards/scs/v2 v2.9.0 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
 	github.com/go-jose/go-jose/v4 v4.1.4 // indirect
@@ -21,6 +22,7 @@ require (
 	go.opentelemetry.io/otel/metric v1.47.0 // indirect
 	go.uber.org/atomic v1.12.0 // indirect
 	golang.org/x/crypto v0.59.0 // indirect
+	golang.org/x/perf v0.0.0-20260908200009-22c9c6c9d4da // indirect
 	golang.org/x/sys v0.50.0 // indirect
 	gopkg.in/go-jose/go-jose.v2 v2.6.3 // indirect
 	software.sslmate.com/src/go-pkcs12 v0.7.4 // indirect
@@ -35,3 +37,5 @@ require (
 )
 
 replace github.com/go-identityweb/identityweb => ../
+
+tool golang.org/x/perf/cmd/benchstat

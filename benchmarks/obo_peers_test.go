@@ -2,7 +2,6 @@ package benchmarks
 
 import (
 	"context"
-	"strconv"
 	"testing"
 
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/confidential"
@@ -35,6 +34,9 @@ func oboPeers(b *testing.B, n int) *peers {
 	}
 	if err := parallel(n, 8, func(i int) error { _, err := acq.OnBehalfOf(ctx, incoming[i], scopes); return err }); err != nil {
 		b.Fatal(err)
+	}
+	if res, err := acq.OnBehalfOf(ctx, incoming[0], scopes); err != nil || res.Metadata.CacheLevel != identityweb.CacheLevelL1 {
+		b.Fatalf("identityweb's OBO cache missed: %v", err)
 	}
 	p.identityweb = func() error {
 		_, err := acq.OnBehalfOf(ctx, incoming[0], scopes)
@@ -69,8 +71,8 @@ func oboPeers(b *testing.B, n int) *peers {
 func BenchmarkOBOTokenHit(b *testing.B) {
 	for _, n := range hitSizes() {
 		p := peersFor(b, "obo", n, oboPeers)
-		b.Run("identityweb/"+strconv.Itoa(n), sequential(p.identityweb))
-		b.Run("msal-go/"+strconv.Itoa(n), sequential(p.msal))
+		b.Run(sizeName(n, "identityweb"), sequential(p.identityweb))
+		b.Run(sizeName(n, "msal-go"), sequential(p.msal))
 	}
 }
 
@@ -78,7 +80,7 @@ func BenchmarkOBOTokenHit(b *testing.B) {
 func BenchmarkOBOTokenHitParallel(b *testing.B) {
 	for _, n := range hitSizes() {
 		p := peersFor(b, "obo", n, oboPeers)
-		b.Run("identityweb/"+strconv.Itoa(n), concurrent(p.identityweb))
-		b.Run("msal-go/"+strconv.Itoa(n), concurrent(p.msal))
+		b.Run(sizeName(n, "identityweb"), concurrent(p.identityweb))
+		b.Run(sizeName(n, "msal-go"), concurrent(p.msal))
 	}
 }

@@ -78,6 +78,7 @@ type Provider struct {
 	codes     map[string]*authCode
 	refresh   map[string]*refreshToken
 	families  map[string]*family
+	lastSweep time.Time // of sweepLocked
 	txs       map[string]*authTx
 	sessions  map[string]*idpSession
 	jtis      map[string]time.Time

@@ -90,8 +90,15 @@ func (p *Provider) newFamily(user *userState, client *clientState, tenantID, sco
 }
 
 // sweepLocked drops expired codes, transactions, refresh tokens and jtis so
-// that a long-running provider stays bounded. p.mu must be held.
+// that a long-running provider stays bounded. It walks everything, so it
+// runs at most once a minute of the provider's clock: issuing stays O(1)
+// with 100,000 live refresh tokens (the benchmarks'). Expired entries are
+// refused on use whether or not they were swept. p.mu must be held.
 func (p *Provider) sweepLocked(now time.Time) {
+	if now.Sub(p.lastSweep) < time.Minute && now.After(p.lastSweep) {
+		return
+	}
+	p.lastSweep = now
 	for k, c := range p.codes {
 		if now.After(c.expires.Add(time.Hour)) {
 			delete(p.codes, k)
