@@ -87,13 +87,11 @@ func main() {
 	}
 	svg := chart(data)
 	os.WriteFile("benchmarks/results/hits.svg", []byte(svg), 0o644)
-	fmt.Fprintln(os.Stderr, "running the load-and-chaos scenarios")
-	chaosCmd := exec.Command("go", "test", "-count=1", "-run", "Chaos", "-v", "./benchmarks/load")
-	chaosCmd.Env = append(os.Environ(), "IDWEB_LOAD_DURATION="+chaosDuration)
-	chaosOut, err := chaosCmd.CombinedOutput()
-	if err != nil {
-		fail(fmt.Sprintf("chaos run failed: %v\n%s", err, chaosOut))
-	}
+	commands = append(commands,
+		"IDWEB_LOAD_DURATION="+chaosDuration+" go test -count=1 -run Chaos -v -timeout 30m ./benchmarks/load > benchmarks/results/chaos.txt",
+		"go test -count=1 -run TestColdMissUnderConcurrency -v ./benchmarks > benchmarks/results/cold.txt")
+	chaosOut := runOrReuse(*reuse, "chaos", "load-and-chaos scenarios", "IDWEB_LOAD_DURATION="+chaosDuration,
+		"test", "-count=1", "-run", "Chaos", "-v", "-timeout", "30m", "./benchmarks/load")
 	var chaos []string
 	for _, l := range strings.Split(string(chaosOut), "\n") {
 		if i := strings.Index(l, "load_test.go:"); i >= 0 {
@@ -102,11 +100,8 @@ func main() {
 			}
 		}
 	}
-	fmt.Fprintln(os.Stderr, "running the cold-miss comparison")
-	coldOut, err := exec.Command("go", "test", "-count=1", "-run", "TestColdMissUnderConcurrency", "-v", "./benchmarks").CombinedOutput()
-	if err != nil {
-		fail(fmt.Sprintf("cold-miss run failed: %v\n%s", err, coldOut))
-	}
+	coldOut := runOrReuse(*reuse, "cold", "cold-miss comparison", "",
+		"test", "-count=1", "-run", "TestColdMissUnderConcurrency", "-v", "./benchmarks")
 	cold := ""
 	for _, l := range strings.Split(string(coldOut), "\n") {
 		if i := strings.Index(l, "concurrent callers"); i >= 0 {
@@ -119,6 +114,32 @@ func main() {
 		fail(err.Error())
 	}
 	fmt.Fprintf(os.Stderr, "wrote %s and benchmarks/results/*.txt, hits.svg\n", *out)
+}
+
+// runOrReuse runs `go args…` (with env, KEY=VALUE or "") and keeps its
+// output in benchmarks/results/name.txt, or reads that file back when
+// reusing the last run.
+func runOrReuse(reuse bool, name, what, env string, args ...string) []byte {
+	file := filepath.Join("benchmarks/results", name+".txt")
+	if reuse {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			fail(err.Error())
+		}
+		return b
+	}
+	fmt.Fprintf(os.Stderr, "running the %s\n", what)
+	cmd := exec.Command("go", args...)
+	cmd.Env = os.Environ()
+	if env != "" {
+		cmd.Env = append(cmd.Env, env)
+	}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		fail(fmt.Sprintf("%s failed: %v\n%s", what, err, out))
+	}
+	os.WriteFile(file, out, 0o644)
+	return out
 }
 
 // chaosDuration is each load-and-chaos scenario's run in the report.
@@ -239,6 +260,23 @@ func machine() string {
 			}
 		}
 	}
+	mem := ""
+	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
+		var kb int
+		if _, err := fmt.Sscanf(string(b), "MemTotal: %d kB", &kb); err == nil {
+			mem = fmt.Sprintf(", %.0f GiB RAM", float64(kb)/(1<<20))
+		}
+	}
+	kernel := ""
+	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		kernel = ", Linux " + strings.TrimSpace(string(b))
+	}
+	clock := ""
+	if b, err := os.ReadFile("/sys/devices/system/clocksource/clocksource0/current_clocksource"); err == nil {
+		clock = ", clock source " + strings.TrimSpace(string(b))
+	}
+	redis, _ := exec.Command("redis-server", "--version").Output()
 	out, _ := exec.Command("go", "version").Output()
-	return fmt.Sprintf("%d logical CPUs (%s), %s/%s, %s", runtime.NumCPU(), model, runtime.GOOS, runtime.GOARCH, strings.TrimSpace(string(out)))
+	return fmt.Sprintf("%d logical CPUs (%s)%s%s%s, %s/%s, %s; %s", runtime.NumCPU(), model, mem, kernel, clock, runtime.GOOS, runtime.GOARCH,
+		strings.TrimSpace(string(out)), strings.TrimSpace(string(redis)))
 }
