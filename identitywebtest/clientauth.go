@@ -140,7 +140,7 @@ func (p *Provider) checkAssertion(rc *requestContext, c *clientState, tok *jws.T
 		return p.checkFederated(rc, c, tok)
 	}
 	cert := p.findCertificate(c, tok.Header)
-	if cert == nil || cert.revoked {
+	if cert == nil {
 		return invalidClient(CodeUnknownCertificate, "The certificate with identifier used to sign the client assertion is not registered on application. [Reason - The key was not found.] Please visit the Azure Portal, Graph Explorer or directly use MS Graph to see configured keys for app Id '%s'.", c.ClientID)
 	}
 	if err := tok.Verify(cert.cert.PublicKey.(*rsa.PublicKey)); err != nil {
@@ -211,6 +211,9 @@ func (p *Provider) findCertificate(c *clientState, h jws.Header) *clientCert {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for _, cc := range c.certs {
+		if cc.revoked { // read under p.mu: RevokeCertificate may run at any time
+			continue
+		}
 		switch {
 		case h.X5tS256 != "":
 			if thumbEqual(h.X5tS256, cc.sha256[:]) {
