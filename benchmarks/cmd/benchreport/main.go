@@ -3,7 +3,7 @@
 // (SVG, from the data) and writes BENCHMARKS.md with the ratios against
 // DESIGN.md's targets. Run it from the repository root:
 //
-//	go run ./benchmarks/cmd/benchreport            # about 30 minutes
+//	go run ./benchmarks/cmd/benchreport            # about 40 minutes on 2 cores
 //	go run ./benchmarks/cmd/benchreport -quick     # -count 1, for a look
 //	go run ./benchmarks/cmd/benchreport -reuse     # re-render from benchmarks/results
 package main
