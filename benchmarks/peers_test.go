@@ -92,10 +92,12 @@ func peersFor(b *testing.B, kind string, n int, build func(*testing.B, int) *pee
 	return p
 }
 
-// parallel runs f for i in [0, n) on workers goroutines.
+// parallel runs f for i in [0, n) on workers goroutines and returns the
+// first error (the others stop at their next step).
 func parallel(n, workers int, f func(i int) error) error {
 	var next atomic.Int64
-	var first atomic.Value
+	var mu sync.Mutex
+	var first error
 	var wg sync.WaitGroup
 	for w := 0; w < workers; w++ {
 		wg.Add(1)
@@ -103,21 +105,25 @@ func parallel(n, workers int, f func(i int) error) error {
 			defer wg.Done()
 			for {
 				i := int(next.Add(1)) - 1
-				if i >= n || first.Load() != nil {
+				mu.Lock()
+				stop := first != nil
+				mu.Unlock()
+				if i >= n || stop {
 					return
 				}
 				if err := f(i); err != nil {
-					first.CompareAndSwap(nil, err)
+					mu.Lock()
+					if first == nil {
+						first = err
+					}
+					mu.Unlock()
 					return
 				}
 			}
 		}()
 	}
 	wg.Wait()
-	if err, _ := first.Load().(error); err != nil {
-		return err
-	}
-	return nil
+	return first
 }
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
