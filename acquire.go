@@ -11,28 +11,14 @@ import (
 )
 
 // acquire serves a token from the cache or, on a miss, from the provider.
-// scopes are normalized and must not be retained: the hit path allocates
-// only the key and the access token string.
+// scopes are normalized and must not be retained: a hit in the in-memory L1
+// allocates nothing (the access token shares the cached bytes).
 func (a *TokenAcquirer) acquire(ctx context.Context, kind byte, tenant string, scopes []string, partition, assertion string, o callOptions) (Result, error) {
 	start := a.clock.Now()
+	// The key is built on the stack; it becomes a string only off the
+	// in-memory hit path.
 	var buf [512]byte
 	kb := a.appendTokenKey(buf[:0], kind, tenant, scopes, partition)
-	if a.mem != nil && !o.force && o.claims == "" {
-		// The in-memory fast path: the key stays on the stack and the clock
-		// is read once (a hit costs about as much as one more clock read).
-		if b, ok := a.mem.LookupAt(unsafe.String(unsafe.SliceData(kb), len(kb)), start); ok {
-			if e, valid := decodeToken(b, false); valid && start.Unix() < e.expiresOn-int64(a.opts.ExpiryBuffer/time.Second) {
-				if e.refreshOn != 0 && start.Unix() >= e.refreshOn {
-					a.refreshInBackground(kind, tenant, scopes, partition, assertion, string(kb), &o)
-				}
-				res := resultFrom(&e)
-				res.Metadata = Metadata{Source: SourceCache, CacheLevel: CacheLevelL1}
-				a.metrics.acquired(ctx, kind, SourceCache, CacheLevelL1, 0)
-				return res, nil
-			}
-		}
-	}
-	key := string(kb)
 	var fb fallback
 	var inCache time.Duration
 	reason := RefreshNoCachedToken
@@ -42,12 +28,12 @@ func (a *TokenAcquirer) acquire(ctx context.Context, kind byte, tenant string, s
 	case o.claims != "":
 		reason = RefreshClaims
 	default:
-		e, level, ok, now := a.lookup(ctx, key, start)
+		e, level, ok, now := a.lookup(ctx, kb, start)
 		inCache = now.Sub(start)
 		if ok {
 			if now.Unix() < e.expiresOn-int64(a.opts.ExpiryBuffer/time.Second) {
 				if e.refreshOn != 0 && now.Unix() >= e.refreshOn {
-					a.refreshInBackground(kind, tenant, scopes, partition, assertion, key, &o)
+					a.refreshInBackground(kind, tenant, scopes, partition, assertion, string(kb), &o)
 				}
 				res := resultFrom(&e)
 				res.Metadata = Metadata{Source: SourceCache, CacheLevel: level, DurationInCache: inCache, DurationTotal: inCache}
@@ -58,7 +44,7 @@ func (a *TokenAcquirer) acquire(ctx context.Context, kind byte, tenant string, s
 			reason = RefreshExpired
 		}
 	}
-	return a.miss(ctx, a.slow(kind, tenant, scopes, partition, assertion, &o), key, fb, reason, start, inCache)
+	return a.miss(ctx, a.slow(kind, tenant, scopes, partition, assertion, &o), string(kb), fb, reason, start, inCache)
 }
 
 // fallback is a cached token past its refresh margin but maybe still valid:
@@ -85,17 +71,24 @@ func (a *TokenAcquirer) slow(kind byte, tenant string, scopes []string, partitio
 		assertion: assertion, force: o.force || o.claims != "", claims: o.claims}
 }
 
-// lookup reads and decodes key's token entry. It returns the time after the
-// read (the second of the hit path's two clock reads).
-func (a *TokenAcquirer) lookup(ctx context.Context, key string, start time.Time) (tokenEntry, CacheLevel, bool, time.Time) {
+// lookup reads and decodes the token entry under key. It returns the time
+// after the read: start itself for the in-memory L1, whose hit is read
+// with one clock read and the key left on the caller's stack (timing a
+// hit of a few hundred nanoseconds would cost another read), and a second
+// clock read for other stores.
+func (a *TokenAcquirer) lookup(ctx context.Context, key []byte, start time.Time) (tokenEntry, CacheLevel, bool, time.Time) {
 	var b []byte
 	var ok bool
 	level := CacheLevelL1
 	switch {
 	case a.mem != nil:
-		b, ok = a.mem.LookupAt(key, start)
+		b, ok = a.mem.LookupAt(unsafe.String(unsafe.SliceData(key), len(key)), start)
+		if ok {
+			return a.decode(ctx, b, level, start)
+		}
+		return tokenEntry{}, CacheLevelNone, false, start
 	case a.leveled != nil:
-		bb, cl, found, err := a.leveled.GetLevel(ctx, key)
+		bb, cl, found, err := a.leveled.GetLevel(ctx, string(key))
 		b, ok = bb, found
 		if err != nil {
 			a.logger.LogAttrs(ctx, levelWarn, "identityweb: token cache read failed; going to the identity provider", errAttr(err))
@@ -105,7 +98,7 @@ func (a *TokenAcquirer) lookup(ctx context.Context, key string, start time.Time)
 		}
 	default:
 		var err error
-		b, ok, err = a.cache.Get(ctx, key)
+		b, ok, err = a.cache.Get(ctx, string(key))
 		if err != nil {
 			a.logger.LogAttrs(ctx, levelWarn, "identityweb: token cache read failed; going to the identity provider", errAttr(err))
 		}
@@ -113,8 +106,12 @@ func (a *TokenAcquirer) lookup(ctx context.Context, key string, start time.Time)
 	if !ok {
 		return tokenEntry{}, CacheLevelNone, false, a.clock.Now()
 	}
+	return a.decode(ctx, b, level, a.clock.Now())
+}
+
+// decode decodes a cached token entry read at now; a corrupt one is a miss.
+func (a *TokenAcquirer) decode(ctx context.Context, b []byte, level CacheLevel, now time.Time) (tokenEntry, CacheLevel, bool, time.Time) {
 	e, valid := decodeToken(b, false)
-	now := a.clock.Now()
 	if !valid {
 		a.logger.LogAttrs(ctx, levelWarn, "identityweb: ignoring a corrupt token cache entry")
 		return tokenEntry{}, CacheLevelNone, false, now
