@@ -93,7 +93,7 @@ func fullScope(res *clientState, name string) string {
 }
 
 // permissionFor returns client's granted permission on res, if any.
-func (c *clientState) permissionFor(p *Provider, res *clientState) *Permission {
+func (c *clientState) permissionFor(res *clientState) *Permission {
 	if i, ok := c.perms[res]; ok {
 		return &c.Permissions[i]
 	}
@@ -104,7 +104,7 @@ func (c *clientState) permissionFor(p *Provider, res *clientState) *Permission {
 // scopes) and splits them into those the user has consented to for client
 // and those still missing.
 func (p *Provider) delegated(user *userState, client *clientState, g *resourceScopes) (granted, missing []string) {
-	perm := client.permissionFor(p, g.res)
+	perm := client.permissionFor(g.res)
 	var names []string
 	for _, n := range g.names {
 		if n == ".default" {

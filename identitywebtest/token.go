@@ -136,7 +136,7 @@ func (p *Provider) grantClientCredentials(rc *requestContext, r *http.Request, f
 	}
 	g, _ := rs.single()
 	var roles []string
-	if perm := client.permissionFor(p, g.res); perm != nil {
+	if perm := client.permissionFor(g.res); perm != nil {
 		for _, role := range perm.Roles {
 			if containsStr(g.res.AppRoles, role) {
 				roles = append(roles, role)

@@ -78,7 +78,7 @@ func apiTarget(tb testing.TB, s Scenario, env *Env, redisAddr string) target {
 	}
 	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: s.Workers * 2}}
 	tb.Cleanup(client.CloseIdleConnections)
-	t := target{call: func(user int) (time.Duration, error) {
+	t := target(func(user int) (time.Duration, error) {
 		req, _ := http.NewRequest(http.MethodGet, srv.URL+"/", nil)
 		req.Header.Set("Authorization", "Bearer "+tokens[user])
 		start := time.Now()
@@ -93,9 +93,9 @@ func apiTarget(tb testing.TB, s Scenario, env *Env, redisAddr string) target {
 			return d, statusError(resp.StatusCode, b)
 		}
 		return d, nil
-	}}
+	})
 	for i := 0; i < s.Users; i++ { // warm-up: every warm caller's OBO token cached
-		if _, err := t.call(i); err != nil {
+		if _, err := t(i); err != nil {
 			tb.Fatalf("%s: warm-up call failed: %v", s.Name, err)
 		}
 	}

@@ -100,10 +100,9 @@ func (r Report) String() string {
 		r.Scenario, v, r.Calls, r.Errors, r.Throughput, r.P50.Round(time.Microsecond), r.P99.Round(time.Microsecond), r.IdPRequests, r.Per1000, r.RefreshReuses)
 }
 
-// target is an app under load: call makes one request as user i.
-type target struct {
-	call func(user int) (time.Duration, error)
-}
+// target is an app under load: one request as user, its latency and what
+// went wrong (nil when the app answered as expected).
+type target func(user int) (time.Duration, error)
 
 // statusError is a call answered with an unexpected status.
 func statusError(code int, body []byte) error {
@@ -237,7 +236,7 @@ func burst(env *Env, t target, user, n int) []outcome {
 	env.calls.RLock()
 	defer env.calls.RUnlock()
 	if n <= 1 {
-		d, err := t.call(user)
+		d, err := t(user)
 		return []outcome{{d, err}}
 	}
 	out := make([]outcome, n)
@@ -246,7 +245,7 @@ func burst(env *Env, t target, user, n int) []outcome {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			out[j].d, out[j].err = t.call(user)
+			out[j].d, out[j].err = t(user)
 		}()
 	}
 	wg.Wait()

@@ -101,7 +101,7 @@ func webAppTarget(tb testing.TB, s Scenario, env *Env, redisAddr string) target 
 	transport.MaxIdleConnsPerHost = s.Workers * 2
 	tb.Cleanup(transport.CloseIdleConnections)
 	browsers := make([]*http.Client, s.Users)
-	t := target{call: func(user int) (time.Duration, error) {
+	t := target(func(user int) (time.Duration, error) {
 		start := time.Now()
 		resp, err := browsers[user].Get(srv.URL + "/todos")
 		d := time.Since(start)
@@ -114,7 +114,7 @@ func webAppTarget(tb testing.TB, s Scenario, env *Env, redisAddr string) target 
 			return d, statusError(resp.StatusCode, b)
 		}
 		return d, nil
-	}}
+	})
 	for i, u := range users {
 		jar, _ := cookiejar.New(nil)
 		signIn := &http.Client{Jar: jar, Transport: transport, Timeout: 30 * time.Second}
@@ -126,7 +126,7 @@ func webAppTarget(tb testing.TB, s Scenario, env *Env, redisAddr string) target 
 		resp.Body.Close()
 		browsers[i] = &http.Client{Jar: jar, Transport: transport, Timeout: 10 * time.Second,
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-		if _, err := t.call(i); err != nil {
+		if _, err := t(i); err != nil {
 			tb.Fatalf("%s: %s is not signed in after warm-up: %v", s.Name, u, err)
 		}
 	}

@@ -57,41 +57,18 @@ func main() {
 		if *quick {
 			count = 1
 		}
-		args := []string{"test", "-run", "XXX", "-bench", s.pattern, "-benchtime", s.benchtime, "-count", strconv.Itoa(count), "-timeout", "90m", s.dir}
-		prefix := ""
-		if s.env != "" {
-			prefix = s.env + " "
-		}
-		commands = append(commands, prefix+"go "+strings.Join(args, " ")+" > benchmarks/results/"+s.name+".txt")
-		if *reuse {
-			b, err := os.ReadFile(filepath.Join("benchmarks/results", s.name+".txt"))
-			if err != nil {
-				fail(err.Error())
-			}
-			parse(b, data)
-			continue
-		}
-		fmt.Fprintf(os.Stderr, "running %s: %sgo %s\n", s.name, prefix, strings.Join(args, " "))
-		cmd := exec.Command("go", args...)
-		cmd.Env = os.Environ()
-		if s.env != "" {
-			cmd.Env = append(cmd.Env, s.env)
-		}
-		var buf bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &buf, os.Stderr
-		if err := cmd.Run(); err != nil {
-			fail(fmt.Sprintf("%s failed: %v\n%s", s.name, err, buf.String()))
-		}
-		os.WriteFile(filepath.Join("benchmarks/results", s.name+".txt"), buf.Bytes(), 0o644)
-		parse(buf.Bytes(), data)
+		st := step{name: s.name, env: s.env, stdoutOnly: true, args: []string{"test", "-run", "XXX", "-bench", s.pattern,
+			"-benchtime", s.benchtime, "-count", strconv.Itoa(count), "-timeout", "90m", s.dir}}
+		commands = append(commands, st.command())
+		parse(st.run(*reuse), data)
 	}
 	svg := chart(data)
 	os.WriteFile("benchmarks/results/hits.svg", []byte(svg), 0o644)
-	commands = append(commands,
-		"IDWEB_LOAD_DURATION="+chaosDuration+" go test -count=1 -run Chaos -v -timeout 30m ./benchmarks/load > benchmarks/results/chaos.txt",
-		"go test -count=1 -run TestColdMissUnderConcurrency -v ./benchmarks > benchmarks/results/cold.txt")
-	chaosOut := runOrReuse(*reuse, "chaos", "load-and-chaos scenarios", "IDWEB_LOAD_DURATION="+chaosDuration,
-		"test", "-count=1", "-run", "Chaos", "-v", "-timeout", "30m", "./benchmarks/load")
+	chaosStep := step{name: "chaos", env: "IDWEB_LOAD_DURATION=" + chaosDuration,
+		args: []string{"test", "-count=1", "-run", "Chaos", "-v", "-timeout", "30m", "./benchmarks/load"}}
+	coldStep := step{name: "cold", args: []string{"test", "-count=1", "-run", "TestColdMissUnderConcurrency", "-v", "./benchmarks"}}
+	commands = append(commands, chaosStep.command(), coldStep.command())
+	chaosOut, coldOut := chaosStep.run(*reuse), coldStep.run(*reuse)
 	var chaos []string
 	for _, l := range strings.Split(string(chaosOut), "\n") {
 		if i := strings.Index(l, "load_test.go:"); i >= 0 {
@@ -100,8 +77,6 @@ func main() {
 			}
 		}
 	}
-	coldOut := runOrReuse(*reuse, "cold", "cold-miss comparison", "",
-		"test", "-count=1", "-run", "TestColdMissUnderConcurrency", "-v", "./benchmarks")
 	cold := ""
 	for _, l := range strings.Split(string(coldOut), "\n") {
 		if i := strings.Index(l, "concurrent callers"); i >= 0 {
@@ -116,11 +91,28 @@ func main() {
 	fmt.Fprintf(os.Stderr, "wrote %s and benchmarks/results/*.txt, hits.svg\n", *out)
 }
 
-// runOrReuse runs `go args…` (with env, KEY=VALUE or "") and keeps its
-// output in benchmarks/results/name.txt, or reads that file back when
+// step is one `go` invocation whose output is kept in
+// benchmarks/results/name.txt.
+type step struct {
+	name       string
+	env        string // KEY=VALUE, or ""
+	args       []string
+	stdoutOnly bool // keep stdout only (benchmarks); stderr goes to the terminal
+}
+
+// command is the shell line that reproduces the step.
+func (s step) command() string {
+	prefix := ""
+	if s.env != "" {
+		prefix = s.env + " "
+	}
+	return prefix + "go " + strings.Join(s.args, " ") + " > benchmarks/results/" + s.name + ".txt"
+}
+
+// run runs the step and keeps its output, or reads that file back when
 // reusing the last run.
-func runOrReuse(reuse bool, name, what, env string, args ...string) []byte {
-	file := filepath.Join("benchmarks/results", name+".txt")
+func (s step) run(reuse bool) []byte {
+	file := filepath.Join("benchmarks/results", s.name+".txt")
 	if reuse {
 		b, err := os.ReadFile(file)
 		if err != nil {
@@ -128,18 +120,22 @@ func runOrReuse(reuse bool, name, what, env string, args ...string) []byte {
 		}
 		return b
 	}
-	fmt.Fprintf(os.Stderr, "running the %s\n", what)
-	cmd := exec.Command("go", args...)
+	fmt.Fprintf(os.Stderr, "running %s: %s\n", s.name, s.command())
+	cmd := exec.Command("go", s.args...)
 	cmd.Env = os.Environ()
-	if env != "" {
-		cmd.Env = append(cmd.Env, env)
+	if s.env != "" {
+		cmd.Env = append(cmd.Env, s.env)
 	}
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		fail(fmt.Sprintf("%s failed: %v\n%s", what, err, out))
+	var buf bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &buf, &buf
+	if s.stdoutOnly {
+		cmd.Stderr = os.Stderr
 	}
-	os.WriteFile(file, out, 0o644)
-	return out
+	if err := cmd.Run(); err != nil {
+		fail(fmt.Sprintf("%s failed: %v\n%s", s.name, err, buf.String()))
+	}
+	os.WriteFile(file, buf.Bytes(), 0o644)
+	return buf.Bytes()
 }
 
 // chaosDuration is each load-and-chaos scenario's run in the report.
