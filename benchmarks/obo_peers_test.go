@@ -68,19 +68,7 @@ func oboPeers(b *testing.B, n int) *peers {
 
 // BenchmarkOBOTokenHit: a web API's OBO hit for one caller with the OBO
 // tokens of n callers cached.
-func BenchmarkOBOTokenHit(b *testing.B) {
-	for _, n := range hitSizes() {
-		p := peersFor(b, "obo", n, oboPeers)
-		b.Run(sizeName(n, "identityweb"), sequential(p.identityweb))
-		b.Run(sizeName(n, "msal-go"), sequential(p.msal))
-	}
-}
+func BenchmarkOBOTokenHit(b *testing.B) { runPeers(b, "obo", oboPeers, sequential) }
 
 // BenchmarkOBOTokenHitParallel: the same from GOMAXPROCS goroutines.
-func BenchmarkOBOTokenHitParallel(b *testing.B) {
-	for _, n := range hitSizes() {
-		p := peersFor(b, "obo", n, oboPeers)
-		b.Run(sizeName(n, "identityweb"), concurrent(p.identityweb))
-		b.Run(sizeName(n, "msal-go"), concurrent(p.msal))
-	}
-}
+func BenchmarkOBOTokenHitParallel(b *testing.B) { runPeers(b, "obo", oboPeers, concurrent) }

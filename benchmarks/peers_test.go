@@ -253,25 +253,27 @@ func concurrent(f hit) func(*testing.B) {
 	}
 }
 
-// BenchmarkAppTokenHit: one app-token hit with n app tokens cached.
-func BenchmarkAppTokenHit(b *testing.B) {
+// runPeers runs mode on each library's hit (x/oauth2 has none for OBO) at
+// every size, named in benchstat's key=value form.
+func runPeers(b *testing.B, kind string, build func(*testing.B, int) *peers, mode func(hit) func(*testing.B)) {
 	for _, n := range hitSizes() {
-		p := peersFor(b, "app", n, appPeers)
-		b.Run(sizeName(n, "identityweb"), sequential(p.identityweb))
-		b.Run(sizeName(n, "msal-go"), sequential(p.msal))
-		b.Run(sizeName(n, "x-oauth2"), sequential(p.oauth2))
+		p := peersFor(b, kind, n, build)
+		for _, l := range []struct {
+			lib string
+			hit hit
+		}{{"identityweb", p.identityweb}, {"msal-go", p.msal}, {"x-oauth2", p.oauth2}} {
+			if l.hit != nil {
+				b.Run(sizeName(n, l.lib), mode(l.hit))
+			}
+		}
 	}
 }
 
+// BenchmarkAppTokenHit: one app-token hit with n app tokens cached.
+func BenchmarkAppTokenHit(b *testing.B) { runPeers(b, "app", appPeers, sequential) }
+
 // BenchmarkAppTokenHitParallel: the same hits from GOMAXPROCS goroutines.
-func BenchmarkAppTokenHitParallel(b *testing.B) {
-	for _, n := range hitSizes() {
-		p := peersFor(b, "app", n, appPeers)
-		b.Run(sizeName(n, "identityweb"), concurrent(p.identityweb))
-		b.Run(sizeName(n, "msal-go"), concurrent(p.msal))
-		b.Run(sizeName(n, "x-oauth2"), concurrent(p.oauth2))
-	}
-}
+func BenchmarkAppTokenHitParallel(b *testing.B) { runPeers(b, "app", appPeers, concurrent) }
 
 // TestColdMissUnderConcurrency: 1,000 goroutines ask for one missing app
 // token at once. identityweb sends one request; MSAL Go sends one per
