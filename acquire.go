@@ -43,6 +43,9 @@ func (a *TokenAcquirer) acquire(ctx context.Context, kind byte, tenant string, s
 			fb = fallback{entry: e, level: level, ok: true}
 			reason = RefreshExpired
 		}
+		if a.mem != nil { // the in-memory read is timed only when it did not answer
+			inCache = a.clock.Now().Sub(start)
+		}
 	}
 	return a.miss(ctx, a.slow(kind, tenant, scopes, partition, assertion, &o), string(kb), fb, reason, start, inCache)
 }
