@@ -1,4 +1,4 @@
-module github.com/go-identityweb/identityweb
+module github.com/identityweb/go-identityweb
 
 go 1.26.0
 

@@ -1,12 +1,12 @@
-module github.com/go-identityweb/identityweb/benchmarks
+module github.com/identityweb/go-identityweb/benchmarks
 
 go 1.26.0
 
 require (
 	github.com/auth0/go-jwt-middleware/v2 v2.3.1
 	github.com/coreos/go-oidc/v3 v3.21.0
-	github.com/go-identityweb/identityweb v0.0.0
 	github.com/gorilla/sessions v1.4.0
+	github.com/identityweb/go-identityweb v0.0.0
 	github.com/redis/go-redis/v9 v9.23.0
 	golang.org/x/oauth2 v0.38.0
 )
@@ -36,6 +36,6 @@ require (
 	golang.org/x/sync v0.25.0 // indirect
 )
 
-replace github.com/go-identityweb/identityweb => ../
+replace github.com/identityweb/go-identityweb => ..
 
 tool golang.org/x/perf/cmd/benchstat

@@ -8,7 +8,7 @@ import (
 
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/confidential"
 
-	iwt "github.com/go-identityweb/identityweb/identitywebtest"
+	iwt "github.com/identityweb/go-identityweb/identityweb/identitywebtest"
 )
 
 // msalApp is an MSAL Go confidential client on the development provider:

@@ -6,8 +6,8 @@ import (
 
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/confidential"
 
-	"github.com/go-identityweb/identityweb"
-	iwt "github.com/go-identityweb/identityweb/identitywebtest"
+	"github.com/identityweb/go-identityweb/identityweb"
+	iwt "github.com/identityweb/go-identityweb/identityweb/identitywebtest"
 )
 
 // oboPeers caches the OBO tokens of n callers of a web API (n-1 others plus

@@ -15,8 +15,8 @@ import (
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 
-	"github.com/go-identityweb/identityweb"
-	iwt "github.com/go-identityweb/identityweb/identitywebtest"
+	"github.com/identityweb/go-identityweb/identityweb"
+	iwt "github.com/identityweb/go-identityweb/identityweb/identitywebtest"
 )
 
 // Side by side, in the same run, on the same development provider over

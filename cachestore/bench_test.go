@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-identityweb/identityweb/cachestore"
+	"github.com/identityweb/go-identityweb/cachestore"
 )
 
 var token = bytes.Repeat([]byte("t"), 1600)

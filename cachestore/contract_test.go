@@ -4,9 +4,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-identityweb/identityweb/cachestore"
-	iwt "github.com/go-identityweb/identityweb/identitywebtest"
-	"github.com/go-identityweb/identityweb/internal/storetest"
+	"github.com/identityweb/go-identityweb/cachestore"
+	iwt "github.com/identityweb/go-identityweb/identityweb/identitywebtest"
+	"github.com/identityweb/go-identityweb/internal/storetest"
 )
 
 func TestMemoryStoreContract(t *testing.T) {

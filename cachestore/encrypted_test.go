@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-identityweb/identityweb/cachestore"
+	"github.com/identityweb/go-identityweb/cachestore"
 )
 
 func TestKeyRingRotation(t *testing.T) {

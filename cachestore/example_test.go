@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/go-identityweb/identityweb/cachestore"
+	"github.com/identityweb/go-identityweb/cachestore"
 )
 
 // The L1: a bounded in-memory store with TTLs.

@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-identityweb/identityweb/cachestore"
-	iwt "github.com/go-identityweb/identityweb/identitywebtest"
+	"github.com/identityweb/go-identityweb/cachestore"
+	iwt "github.com/identityweb/go-identityweb/identityweb/identitywebtest"
 )
 
 func TestMemoryContract(t *testing.T) {

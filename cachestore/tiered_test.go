@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-identityweb/identityweb/cachestore"
-	iwt "github.com/go-identityweb/identityweb/identitywebtest"
+	"github.com/identityweb/go-identityweb/cachestore"
+	iwt "github.com/identityweb/go-identityweb/identityweb/identitywebtest"
 )
 
 func discard() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }

@@ -12,8 +12,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/go-identityweb/identityweb/internal/guid"
-	"github.com/go-identityweb/identityweb/internal/jws"
+	"github.com/identityweb/go-identityweb/internal/guid"
+	"github.com/identityweb/go-identityweb/internal/jws"
 )
 
 // CertificateOptions shape the client assertions a Certificate signs. The

@@ -11,9 +11,9 @@ import (
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 
-	"github.com/go-identityweb/identityweb/certsource"
-	iwt "github.com/go-identityweb/identityweb/identitywebtest"
-	"github.com/go-identityweb/identityweb/internal/jws"
+	"github.com/identityweb/go-identityweb/certsource"
+	iwt "github.com/identityweb/go-identityweb/identityweb/identitywebtest"
+	"github.com/identityweb/go-identityweb/internal/jws"
 )
 
 func newCert(t *testing.T, opts certsource.CertificateOptions) (*certsource.Certificate, *iwt.Certificate) {

@@ -7,8 +7,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/go-identityweb/identityweb/certsource"
-	"github.com/go-identityweb/identityweb/identitywebtest"
+	"github.com/identityweb/go-identityweb/certsource"
+	"github.com/identityweb/go-identityweb/identityweb/identitywebtest"
 )
 
 // A certificate credential signs private_key_jwt assertions (PS256,

@@ -23,8 +23,8 @@ import (
 	"github.com/youmark/pkcs8"
 	"software.sslmate.com/src/go-pkcs12"
 
-	"github.com/go-identityweb/identityweb/certsource"
-	iwt "github.com/go-identityweb/identityweb/identitywebtest"
+	"github.com/identityweb/go-identityweb/certsource"
+	iwt "github.com/identityweb/go-identityweb/identityweb/identitywebtest"
 )
 
 type logBuf struct {

@@ -1,4 +1,4 @@
-module github.com/go-identityweb/identityweb/samples
+module github.com/identityweb/go-identityweb/samples
 
 go 1.26.0
 
@@ -6,7 +6,7 @@ require (
 	github.com/chromedp/chromedp v0.23.0
 	github.com/gin-gonic/gin v1.12.0
 	github.com/go-chi/chi/v5 v5.5.0
-	github.com/go-identityweb/identityweb v0.0.0
+	github.com/identityweb/go-identityweb v0.0.0
 	github.com/labstack/echo/v4 v4.16.0
 	go.opentelemetry.io/otel v1.47.0
 	go.opentelemetry.io/otel/sdk/metric v1.47.0
@@ -70,4 +70,4 @@ require (
 	software.sslmate.com/src/go-pkcs12 v0.7.4 // indirect
 )
 
-replace github.com/go-identityweb/identityweb => ../
+replace github.com/identityweb/go-identityweb => ..

@@ -7,7 +7,7 @@ import (
 
 	"github.com/alexedwards/scs/v2"
 
-	"github.com/go-identityweb/identityweb/session"
+	"github.com/identityweb/go-identityweb/session"
 )
 
 // scs keeps the data server-side; NewSCS sets the cookie flags identityweb

@@ -9,10 +9,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-identityweb/identityweb"
-	"github.com/go-identityweb/identityweb/cachestore"
-	"github.com/go-identityweb/identityweb/certsource"
-	iwt "github.com/go-identityweb/identityweb/identitywebtest"
+	"github.com/identityweb/go-identityweb/cachestore"
+	"github.com/identityweb/go-identityweb/certsource"
+	"github.com/identityweb/go-identityweb/identityweb"
+	iwt "github.com/identityweb/go-identityweb/identityweb/identitywebtest"
 )
 
 // apiTarget builds the web API (certificate-file credential; L1/L2 on

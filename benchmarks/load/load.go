@@ -19,7 +19,7 @@ import (
 	"testing"
 	"time"
 
-	iwt "github.com/go-identityweb/identityweb/identitywebtest"
+	iwt "github.com/identityweb/go-identityweb/identityweb/identitywebtest"
 )
 
 // The apps a scenario can drive.

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-identityweb/identityweb/internal/redistest"
+	"github.com/identityweb/go-identityweb/internal/redistest"
 )
 
 // TestChaosShort is the CI-size run (a few seconds per scenario). The full

@@ -10,8 +10,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/go-identityweb/identityweb/cachestore"
-	"github.com/go-identityweb/identityweb/cachestore/redisstore"
+	"github.com/identityweb/go-identityweb/cachestore"
+	"github.com/identityweb/go-identityweb/cachestore/redisstore"
 )
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))

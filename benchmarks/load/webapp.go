@@ -13,10 +13,10 @@ import (
 
 	"github.com/gorilla/sessions"
 
-	"github.com/go-identityweb/identityweb"
-	"github.com/go-identityweb/identityweb/cachestore"
-	iwt "github.com/go-identityweb/identityweb/identitywebtest"
-	"github.com/go-identityweb/identityweb/session"
+	"github.com/identityweb/go-identityweb/cachestore"
+	"github.com/identityweb/go-identityweb/identityweb"
+	iwt "github.com/identityweb/go-identityweb/identityweb/identitywebtest"
+	"github.com/identityweb/go-identityweb/session"
 )
 
 var todoScope = iwt.WebAPIIdentifierURI + "/access_as_user"

@@ -8,9 +8,9 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/go-identityweb/identityweb/cachestore"
-	"github.com/go-identityweb/identityweb/cachestore/redisstore"
-	"github.com/go-identityweb/identityweb/internal/redistest"
+	"github.com/identityweb/go-identityweb/cachestore"
+	"github.com/identityweb/go-identityweb/cachestore/redisstore"
+	"github.com/identityweb/go-identityweb/internal/redistest"
 )
 
 // tokenBytes is the size of an encoded cache entry holding a typical Entra

@@ -3,8 +3,8 @@ package redisstore_test
 import (
 	"github.com/redis/go-redis/v9"
 
-	"github.com/go-identityweb/identityweb/cachestore"
-	"github.com/go-identityweb/identityweb/cachestore/redisstore"
+	"github.com/identityweb/go-identityweb/cachestore"
+	"github.com/identityweb/go-identityweb/cachestore/redisstore"
 )
 
 // The production L2: Redis (one server, Sentinel or Cluster through

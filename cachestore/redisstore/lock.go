@@ -11,7 +11,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/go-identityweb/identityweb/cachestore"
+	"github.com/identityweb/go-identityweb/cachestore"
 )
 
 // Compare-and-delete and compare-and-extend: a holder only ever touches a

@@ -10,11 +10,11 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/go-identityweb/identityweb/cachestore"
-	"github.com/go-identityweb/identityweb/cachestore/redisstore"
-	iwt "github.com/go-identityweb/identityweb/identitywebtest"
-	"github.com/go-identityweb/identityweb/internal/redistest"
-	"github.com/go-identityweb/identityweb/internal/storetest"
+	"github.com/identityweb/go-identityweb/cachestore"
+	"github.com/identityweb/go-identityweb/cachestore/redisstore"
+	iwt "github.com/identityweb/go-identityweb/identityweb/identitywebtest"
+	"github.com/identityweb/go-identityweb/internal/redistest"
+	"github.com/identityweb/go-identityweb/internal/storetest"
 )
 
 var prefixN atomic.Int64

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-identityweb/identityweb/cachestore"
+	"github.com/identityweb/go-identityweb/cachestore"
 )
 
 // Harness describes the store under test.

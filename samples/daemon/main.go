@@ -27,9 +27,9 @@ import (
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
-	"github.com/go-identityweb/identityweb"
-	"github.com/go-identityweb/identityweb/identitywebtest"
-	"github.com/go-identityweb/identityweb/samples/internal/devserver"
+	"github.com/identityweb/go-identityweb/identityweb"
+	"github.com/identityweb/go-identityweb/identityweb/identitywebtest"
+	"github.com/identityweb/go-identityweb/samples/internal/devserver"
 )
 
 func main() {

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-identityweb/identityweb/identitywebtest"
+	"github.com/identityweb/go-identityweb/identityweb/identitywebtest"
 )
 
 // syncBuffer is a bytes.Buffer safe for the server goroutine and the test.

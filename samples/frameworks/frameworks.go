@@ -17,7 +17,7 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/labstack/echo/v4"
 
-	"github.com/go-identityweb/identityweb"
+	"github.com/identityweb/go-identityweb/identityweb"
 )
 
 // APIScope is the scope /me asks a token for.

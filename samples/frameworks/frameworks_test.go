@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-identityweb/identityweb"
-	iwt "github.com/go-identityweb/identityweb/identitywebtest"
+	"github.com/identityweb/go-identityweb/identityweb"
+	iwt "github.com/identityweb/go-identityweb/identityweb/identitywebtest"
 )
 
 func apps(t *testing.T, idp *iwt.Server) (*identityweb.App, *identityweb.App) {

@@ -29,9 +29,9 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/go-identityweb/identityweb"
-	"github.com/go-identityweb/identityweb/identitywebtest"
-	"github.com/go-identityweb/identityweb/samples/internal/devserver"
+	"github.com/identityweb/go-identityweb/identityweb"
+	"github.com/identityweb/go-identityweb/identityweb/identitywebtest"
+	"github.com/identityweb/go-identityweb/samples/internal/devserver"
 )
 
 func main() {

@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-identityweb/identityweb"
-	"github.com/go-identityweb/identityweb/identitywebtest"
+	"github.com/identityweb/go-identityweb/identityweb"
+	"github.com/identityweb/go-identityweb/identityweb/identitywebtest"
 )
 
 func TestWebAPI(t *testing.T) {

@@ -13,7 +13,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
-	"github.com/go-identityweb/identityweb/identitywebtest"
+	"github.com/identityweb/go-identityweb/identityweb/identitywebtest"
 )
 
 // TestBrowserSignIn builds the sample, starts it, and drives headless

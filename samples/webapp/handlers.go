@@ -6,7 +6,7 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/go-identityweb/identityweb"
+	"github.com/identityweb/go-identityweb/identityweb"
 )
 
 func (s *site) page(r *http.Request) pageData {

@@ -27,7 +27,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/go-identityweb/identityweb/samples/internal/devserver"
+	"github.com/identityweb/go-identityweb/samples/internal/devserver"
 )
 
 func main() {

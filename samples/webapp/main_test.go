@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-identityweb/identityweb/identitywebtest"
-	"github.com/go-identityweb/identityweb/internal/redistest"
+	"github.com/identityweb/go-identityweb/identityweb/identitywebtest"
+	"github.com/identityweb/go-identityweb/internal/redistest"
 )
 
 type syncBuffer struct {

@@ -5,7 +5,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/go-identityweb/identityweb"
+	"github.com/identityweb/go-identityweb/identityweb"
 )
 
 var pages = template.Must(template.New("").Funcs(template.FuncMap{

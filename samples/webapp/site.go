@@ -6,11 +6,11 @@ import (
 	"net/http"
 	"os"
 
-	"github.com/go-identityweb/identityweb"
-	"github.com/go-identityweb/identityweb/cachestore"
-	"github.com/go-identityweb/identityweb/cachestore/redisstore"
-	"github.com/go-identityweb/identityweb/identitywebtest"
-	"github.com/go-identityweb/identityweb/samples/internal/devserver"
+	"github.com/identityweb/go-identityweb/cachestore"
+	"github.com/identityweb/go-identityweb/cachestore/redisstore"
+	"github.com/identityweb/go-identityweb/identityweb"
+	"github.com/identityweb/go-identityweb/identityweb/identitywebtest"
+	"github.com/identityweb/go-identityweb/samples/internal/devserver"
 )
 
 const (

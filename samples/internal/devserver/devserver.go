@@ -11,7 +11,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/go-identityweb/identityweb/identitywebtest"
+	"github.com/identityweb/go-identityweb/identityweb/identitywebtest"
 )
 
 // IdP is a running development provider.

@@ -1,0 +1,364 @@
+package identityweb
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"hash/maphash"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/coreos/go-oidc/v3/oidc"
+	"github.com/identityweb/go-identityweb/internal/discovery"
+	"github.com/identityweb/go-identityweb/internal/jwks"
+	"github.com/identityweb/go-identityweb/internal/telemetry"
+)
+
+// Policy authorizes a validated token; a non-nil error means 403.
+type Policy func(*Claims) error
+
+type policyError struct{ scope string }
+
+func (e *policyError) Error() string { return "identityweb: insufficient scope or role" }
+
+// RequireScopes accepts user tokens carrying any of scopes in "scp" (Identity
+// Web's VerifyUserHasAnyAcceptedScope).
+func RequireScopes(scopes ...string) Policy {
+	return func(c *Claims) error {
+		for _, s := range scopes {
+			if slices.Contains(c.Scopes, s) {
+				return nil
+			}
+		}
+		return &policyError{strings.Join(scopes, " ")}
+	}
+}
+
+// RequireRoles accepts tokens carrying any of roles in "roles" (app
+// permissions for app tokens, app roles for users).
+func RequireRoles(roles ...string) Policy {
+	return func(c *Claims) error {
+		for _, r := range roles {
+			if slices.Contains(c.Roles, r) {
+				return nil
+			}
+		}
+		return &policyError{strings.Join(roles, " ")}
+	}
+}
+
+// RequireScopesOrRoles accepts user tokens with any of scopes or app tokens
+// with any of roles (Identity Web's RequiredScopeOrAppPermission).
+func RequireScopesOrRoles(scopes, roles []string) Policy {
+	s, r := RequireScopes(scopes...), RequireRoles(roles...)
+	return func(c *Claims) error {
+		if s(c) == nil || r(c) == nil {
+			return nil
+		}
+		return &policyError{strings.Join(append(append([]string{}, scopes...), roles...), " ")}
+	}
+}
+
+// RequireBearer validates the request's bearer token — signature (RS256 or
+// PS256 only), issuer (multi-tenant: tid checked against iss), audience
+// (Config.Audiences), exp/nbf with 5 minutes of skew — and applies every
+// policy. Failures answer 401 with WWW-Authenticate error="invalid_token"
+// or 403 error="insufficient_scope", with messages safe for clients.
+// Validated tokens are cached until their exp (Options.ValidatedTokenCache).
+func (a *App) RequireBearer(policies ...Policy) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			raw, ok := bearerToken(r)
+			if !ok {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="identityweb"`)
+				writeAPIError(w, http.StatusUnauthorized, "invalid_request", "A bearer token is required.")
+				return
+			}
+			ctx := r.Context()
+			claims, err := a.accessTokens.validate(ctx, raw)
+			if err != nil {
+				if !errors.Is(err, ErrInvalidToken) {
+					a.acq.logger.LogAttrs(ctx, telemetry.LevelWarn, "identityweb: cannot validate bearer tokens now", telemetry.Err(err))
+					writeAPIError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "Try again shortly.")
+					return
+				}
+				a.acq.logger.LogAttrs(ctx, telemetry.LevelDebug, "identityweb: bearer token refused", telemetry.Err(err))
+				w.Header().Set("WWW-Authenticate", `Bearer realm="identityweb", error="invalid_token", error_description="The access token is missing or not valid."`)
+				writeAPIError(w, http.StatusUnauthorized, "invalid_token", "The access token is missing or not valid.")
+				return
+			}
+			for _, p := range policies {
+				if err := p(claims); err != nil {
+					var pe *policyError
+					scope := ""
+					if errors.As(err, &pe) {
+						scope = `, scope="` + pe.scope + `"`
+					}
+					w.Header().Set("WWW-Authenticate", `Bearer realm="identityweb", error="insufficient_scope"`+scope)
+					writeAPIError(w, http.StatusForbidden, "insufficient_scope", "The access token does not grant this operation.")
+					return
+				}
+			}
+			next.ServeHTTP(w, r.WithContext(context.WithValue(ctx, ctxBearer, &bearer{raw: raw, claims: claims})))
+		})
+	}
+}
+
+func bearerToken(r *http.Request) (string, bool) {
+	h := r.Header.Get("Authorization")
+	if len(h) < 8 || !strings.EqualFold(h[:7], "bearer ") {
+		return "", false
+	}
+	t := strings.TrimSpace(h[7:])
+	return t, t != "" && len(t) < 16<<10
+}
+
+// Claims are the validated claims of an access or ID token.
+type Claims struct {
+	Issuer    string
+	Subject   string
+	Audience  []string
+	ObjectID  string   // oid
+	TenantID  string   // tid
+	AppID     string   // azp (or appid)
+	Scopes    []string // scp, split
+	Roles     []string // roles
+	Name      string
+	Username  string // preferred_username
+	IDType    string // idtyp ("app" for app tokens)
+	Nonce     string
+	ExpiresAt time.Time
+	raw       []byte
+}
+
+// Decode unmarshals the token's full claims into v.
+func (c *Claims) Decode(v any) error { return json.Unmarshal(c.raw, v) }
+
+// IsApp reports whether the token represents an application, not a user.
+func (c *Claims) IsApp() bool {
+	return c.IDType == "app" || (len(c.Scopes) == 0 && c.ObjectID != "" && c.ObjectID == c.Subject)
+}
+
+type rawClaims struct {
+	Iss               string   `json:"iss"`
+	Sub               string   `json:"sub"`
+	Aud               audience `json:"aud"`
+	Oid               string   `json:"oid"`
+	Tid               string   `json:"tid"`
+	Azp               string   `json:"azp"`
+	Appid             string   `json:"appid"`
+	Scp               string   `json:"scp"`
+	Roles             []string `json:"roles"`
+	Name              string   `json:"name"`
+	PreferredUsername string   `json:"preferred_username"`
+	Idtyp             string   `json:"idtyp"`
+	Nonce             string   `json:"nonce"`
+	Exp               int64    `json:"exp"`
+	Nbf               int64    `json:"nbf"`
+	Iat               int64    `json:"iat"`
+}
+
+type audience []string
+
+func (a *audience) UnmarshalJSON(b []byte) error {
+	var one string
+	if json.Unmarshal(b, &one) == nil {
+		*a = audience{one}
+		return nil
+	}
+	var many []string
+	if err := json.Unmarshal(b, &many); err != nil {
+		return err
+	}
+	*a = many
+	return nil
+}
+
+// Validation errors. Their messages are safe to log; clients get only
+// "invalid_token".
+var (
+	ErrInvalidToken = errors.New("identityweb: invalid token")
+)
+
+type tokenError struct{ reason string }
+
+func (e *tokenError) Error() string   { return "identityweb: invalid token: " + e.reason }
+func (e *tokenError) Is(t error) bool { return t == ErrInvalidToken }
+
+// validator validates JWTs from the provider: signature (RS256/PS256 only,
+// through go-oidc with a rate-limited key set), issuer (including Entra's
+// multi-tenant template, with tid checked against iss), audience, exp/nbf
+// with skew, and for access tokens a verified-token cache.
+type validator struct {
+	e         *discovery.Endpoints
+	cfg       *Config
+	clock     Clock
+	skew      time.Duration
+	audiences []string
+	verifier  *oidc.IDTokenVerifier
+	keys      *jwks.Set
+	cache     *verifiedCache
+}
+
+func newValidator(e *discovery.Endpoints, cfg *Config, ks *jwks.Set, clock Clock, audiences []string, cacheSize int) *validator {
+	v := &validator{e: e, cfg: cfg, clock: clock, skew: 5 * time.Minute, audiences: audiences, keys: ks}
+	v.verifier = oidc.NewVerifier("", ks, &oidc.Config{
+		SkipClientIDCheck: true, SkipIssuerCheck: true, SkipExpiryCheck: true,
+		SupportedSigningAlgs: []string{oidc.RS256, oidc.PS256},
+	})
+	if cacheSize > 0 {
+		v.cache = newVerifiedCache(cacheSize)
+	}
+	return v
+}
+
+func (v *validator) validate(ctx context.Context, raw string) (*Claims, error) {
+	now := v.clock.Now()
+	if v.cache != nil {
+		if c, ok := v.cache.get(raw, now); ok {
+			return c, nil
+		}
+	}
+	if err := v.keys.Ready(ctx); err != nil {
+		return nil, err
+	}
+	if _, err := v.e.Metadata(ctx); err != nil {
+		return nil, err
+	}
+	tok, err := v.verifier.Verify(ctx, raw)
+	if err != nil {
+		// go-oidc flattens the key set's errors into text.
+		return nil, &tokenError{"signature, key or format: " + shorten(err.Error())}
+	}
+	var rc rawClaims
+	var payload json.RawMessage
+	if err := tok.Claims(&payload); err != nil || json.Unmarshal(payload, &rc) != nil {
+		return nil, &tokenError{"claims are not valid JSON"}
+	}
+	c, err := v.check(ctx, &rc, now)
+	if err != nil {
+		return nil, err
+	}
+	c.raw = payload
+	if v.cache != nil {
+		v.cache.put(raw, c)
+	}
+	return c, nil
+}
+
+func (v *validator) check(ctx context.Context, rc *rawClaims, now time.Time) (*Claims, error) {
+	if rc.Sub == "" {
+		return nil, &tokenError{"no subject"}
+	}
+	if rc.Exp == 0 || !now.Before(time.Unix(rc.Exp, 0).Add(v.skew)) {
+		return nil, &tokenError{"expired"}
+	}
+	if rc.Nbf != 0 && now.Add(v.skew).Before(time.Unix(rc.Nbf, 0)) {
+		return nil, &tokenError{"not yet valid"}
+	}
+	if err := v.checkIssuer(ctx, rc); err != nil {
+		return nil, err
+	}
+	if !slices.ContainsFunc(rc.Aud, func(a string) bool { return slices.Contains(v.audiences, a) }) {
+		return nil, &tokenError{"wrong audience"}
+	}
+	c := &Claims{Issuer: rc.Iss, Subject: rc.Sub, Audience: rc.Aud, ObjectID: rc.Oid, TenantID: rc.Tid,
+		AppID: rc.Azp, Roles: rc.Roles, Name: rc.Name, Username: rc.PreferredUsername, IDType: rc.Idtyp,
+		Nonce: rc.Nonce, ExpiresAt: time.Unix(rc.Exp, 0)}
+	if c.AppID == "" {
+		c.AppID = rc.Appid
+	}
+	if rc.Scp != "" {
+		c.Scopes = strings.Fields(rc.Scp)
+	}
+	return c, nil
+}
+
+// checkIssuer accepts the tenant's issuer or, for multi-tenant Entra apps
+// ("common", "organizations"), the issuer template with the token's own tid.
+func (v *validator) checkIssuer(ctx context.Context, rc *rawClaims) error {
+	m, err := v.e.Metadata(ctx)
+	if err != nil {
+		return err
+	}
+	want := m.Issuer
+	if strings.Contains(want, "{tenantid}") {
+		if !isTenantID(rc.Tid) {
+			return &tokenError{"multi-tenant token without a valid tid"}
+		}
+		want = strings.Replace(want, "{tenantid}", rc.Tid, 1)
+	} else if v.cfg.isEntra() && rc.Tid != "" && !strings.Contains(rc.Iss, rc.Tid) {
+		return &tokenError{"tid does not match the issuer"}
+	}
+	if rc.Iss != want {
+		return &tokenError{"wrong issuer"}
+	}
+	return nil
+}
+
+func isTenantID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i, r := range s {
+		if i == 8 || i == 13 || i == 18 || i == 23 {
+			if r != '-' {
+				return false
+			}
+		} else if !strings.ContainsRune("0123456789abcdefABCDEF", r) {
+			return false
+		}
+	}
+	return true
+}
+
+func shorten(s string) string {
+	if len(s) > 120 {
+		return s[:120]
+	}
+	return s
+}
+
+// verifiedCache remembers validated access tokens until their exp, keyed by
+// the token itself (an exact map key: no collisions, no hashing cost), in a
+// bounded number of shards cleared when full.
+type verifiedCache struct {
+	seed   maphash.Seed
+	max    int
+	shards [16]struct {
+		mu sync.RWMutex
+		m  map[string]*Claims
+	}
+}
+
+func newVerifiedCache(max int) *verifiedCache {
+	c := &verifiedCache{seed: maphash.MakeSeed(), max: max/16 + 1}
+	for i := range c.shards {
+		c.shards[i].m = map[string]*Claims{}
+	}
+	return c
+}
+
+func (c *verifiedCache) get(raw string, now time.Time) (*Claims, bool) {
+	sh := &c.shards[maphash.String(c.seed, raw)%16]
+	sh.mu.RLock()
+	cl, ok := sh.m[raw]
+	sh.mu.RUnlock()
+	if !ok || !now.Before(cl.ExpiresAt) {
+		return nil, false
+	}
+	return cl, true
+}
+
+func (c *verifiedCache) put(raw string, cl *Claims) {
+	sh := &c.shards[maphash.String(c.seed, raw)%16]
+	sh.mu.Lock()
+	if len(sh.m) >= c.max {
+		clear(sh.m)
+	}
+	sh.m[strings.Clone(raw)] = cl
+	sh.mu.Unlock()
+}

@@ -1,0 +1,280 @@
+package identityweb_test
+
+import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/big"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/identityweb/go-identityweb/identityweb"
+	iwt "github.com/identityweb/go-identityweb/identityweb/identitywebtest"
+	"github.com/identityweb/go-identityweb/internal/jws"
+)
+
+// fakeOP is a bare OpenID Provider (discovery and JWKS) whose keys the test
+// holds, so it can sign tokens with any claims: the standards path of the
+// library (Config.Authority), and the way to craft bad tokens.
+type fakeOP struct {
+	srv       *httptest.Server
+	mu        sync.Mutex
+	keys      map[string]*rsa.PrivateKey
+	jwksCalls atomic.Int32
+}
+
+var (
+	opKeyOnce sync.Once
+	opKeys    [2]*rsa.PrivateKey
+)
+
+func newFakeOP(t testing.TB) *fakeOP {
+	opKeyOnce.Do(func() {
+		for i := range opKeys {
+			opKeys[i], _ = rsa.GenerateKey(rand.Reader, 2048)
+		}
+	})
+	op := &fakeOP{keys: map[string]*rsa.PrivateKey{"k1": opKeys[0]}}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/.well-known/openid-configuration", func(w http.ResponseWriter, r *http.Request) {
+		json.NewEncoder(w).Encode(map[string]string{"issuer": op.srv.URL, "jwks_uri": op.srv.URL + "/keys",
+			"authorization_endpoint": op.srv.URL + "/authorize", "token_endpoint": op.srv.URL + "/token"})
+	})
+	mux.HandleFunc("/keys", func(w http.ResponseWriter, r *http.Request) {
+		op.jwksCalls.Add(1)
+		op.mu.Lock()
+		defer op.mu.Unlock()
+		var keys []map[string]string
+		for kid, k := range op.keys {
+			keys = append(keys, map[string]string{"kty": "RSA", "use": "sig", "kid": kid,
+				"n": base64.RawURLEncoding.EncodeToString(k.N.Bytes()),
+				"e": base64.RawURLEncoding.EncodeToString(big.NewInt(int64(k.E)).Bytes())})
+		}
+		json.NewEncoder(w).Encode(map[string]any{"keys": keys})
+	})
+	op.srv = httptest.NewServer(mux)
+	t.Cleanup(op.srv.Close)
+	return op
+}
+
+func (op *fakeOP) sign(t testing.TB, kid string, claims map[string]any) string {
+	t.Helper()
+	key := opKeys[0]
+	if kid == "k2" {
+		key = opKeys[1]
+	}
+	tok, err := jws.Sign(key, jws.Header{Alg: jws.RS256, Typ: "JWT", Kid: kid}, claims)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+// claims returns valid access token claims for the API "api-client".
+func (op *fakeOP) claims(now time.Time) map[string]any {
+	return map[string]any{"iss": op.srv.URL, "aud": "api-client", "sub": "user-1", "oid": "oid-1",
+		"scp": "read", "iat": now.Unix(), "nbf": now.Unix(), "exp": now.Add(time.Hour).Unix(), "name": "User One"}
+}
+
+func apiOn(t testing.TB, op *fakeOP, clk identityweb.Clock, policies ...identityweb.Policy) (*identityweb.App, http.Handler) {
+	app, err := identityweb.New(identityweb.Config{Authority: op.srv.URL, ClientID: "api-client", ClientSecret: "unused"},
+		identityweb.Options{HTTPClient: op.srv.Client(), Clock: clk, Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := app.RequireBearer(policies...)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, _ := identityweb.ClaimsFromContext(r.Context())
+		fmt.Fprintf(w, "ok %s", c.Name)
+	}))
+	return app, h
+}
+
+func call(h http.Handler, authz string) *httptest.ResponseRecorder {
+	r := httptest.NewRequest(http.MethodGet, "/api", nil)
+	if authz != "" {
+		r.Header.Set("Authorization", authz)
+	}
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	return w
+}
+
+func hs256WithPublicKey(t *testing.T, op *fakeOP, claims map[string]any) string {
+	hdr, _ := json.Marshal(map[string]string{"alg": "HS256", "kid": "k1", "typ": "JWT"})
+	body, _ := json.Marshal(claims)
+	input := base64.RawURLEncoding.EncodeToString(hdr) + "." + base64.RawURLEncoding.EncodeToString(body)
+	pub, _ := x509.MarshalPKIXPublicKey(&opKeys[0].PublicKey)
+	m := hmac.New(sha256.New, pub)
+	m.Write([]byte(input))
+	return input + "." + base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
+func TestRequireBearer(t *testing.T) {
+	op := newFakeOP(t)
+	clk := newClock()
+	_, h := apiOn(t, op, clk, identityweb.RequireScopes("read", "write"))
+	now := clk.Now()
+	with := func(mut func(map[string]any)) map[string]any {
+		c := op.claims(now)
+		mut(c)
+		return c
+	}
+	good := op.sign(t, "k1", op.claims(now))
+	if w := call(h, "Bearer "+good); w.Code != 200 || w.Body.String() != "ok User One" {
+		t.Fatalf("valid token: %d %s", w.Code, w.Body)
+	}
+	if w := call(h, "bearer "+good); w.Code != 200 {
+		t.Fatal("the scheme is case-insensitive")
+	}
+	parts := strings.Split(good, ".")
+	forged := parts[0] + "." + base64.RawURLEncoding.EncodeToString([]byte(`{"iss":"`+op.srv.URL+`","aud":"api-client","sub":"admin","scp":"read","exp":9999999999}`)) + "." + parts[2]
+	cases := []struct {
+		name  string
+		authz string
+		code  int
+	}{
+		{"missing", "", 401},
+		{"basic scheme", "Basic dXNlcjpwYXNz", 401},
+		{"garbage", "Bearer not-a-jwt", 401},
+		{"alg none", "Bearer " + base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"none"}`)) + "." + parts[1] + ".", 401},
+		{"HS256 with the RSA public key", "Bearer " + hs256WithPublicKey(t, op, op.claims(now)), 401},
+		{"tampered payload", "Bearer " + forged, 401},
+		{"wrong issuer", "Bearer " + op.sign(t, "k1", with(func(c map[string]any) { c["iss"] = "https://evil.example" })), 401},
+		{"wrong audience", "Bearer " + op.sign(t, "k1", with(func(c map[string]any) { c["aud"] = "another-api" })), 401},
+		{"expired", "Bearer " + op.sign(t, "k1", with(func(c map[string]any) { c["exp"] = now.Add(-10 * time.Minute).Unix() })), 401},
+		{"not yet valid", "Bearer " + op.sign(t, "k1", with(func(c map[string]any) { c["nbf"] = now.Add(time.Hour).Unix() })), 401},
+		{"missing sub", "Bearer " + op.sign(t, "k1", with(func(c map[string]any) { delete(c, "sub") })), 401},
+		{"missing scope", "Bearer " + op.sign(t, "k1", with(func(c map[string]any) { c["scp"] = "other" })), 403},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			w := call(h, tc.authz)
+			if w.Code != tc.code {
+				t.Fatalf("status = %d, want %d: %s", w.Code, tc.code, w.Body)
+			}
+			www := w.Header().Get("WWW-Authenticate")
+			if !strings.HasPrefix(www, "Bearer") {
+				t.Fatalf("WWW-Authenticate = %q", www)
+			}
+			if tc.code == 401 && tc.authz != "" && !strings.Contains(www, `error="invalid_token"`) && tc.name != "basic scheme" {
+				t.Fatalf("WWW-Authenticate = %q", www)
+			}
+			if tc.code == 403 && (!strings.Contains(www, `error="insufficient_scope"`) || !strings.Contains(www, `scope="read write"`)) {
+				t.Fatalf("WWW-Authenticate = %q", www)
+			}
+			body := w.Body.String()
+			if strings.Contains(body, "identityweb:") || (tc.authz != "" && len(tc.authz) > 20 && strings.Contains(body, tc.authz[7:30])) {
+				t.Fatalf("the answer leaks internals or the token: %s", body)
+			}
+		})
+	}
+}
+
+func TestUnknownKidRefetchesOnce(t *testing.T) {
+	op := newFakeOP(t)
+	clk := newClock()
+	_, h := apiOn(t, op, clk)
+	now := clk.Now()
+	if w := call(h, "Bearer "+op.sign(t, "k1", op.claims(now))); w.Code != 200 {
+		t.Fatal(w.Body)
+	}
+	base := op.jwksCalls.Load()
+	for i := 0; i < 20; i++ { // a flood of tokens with unknown kids
+		c := op.claims(now)
+		c["jti"] = i
+		if w := call(h, "Bearer "+op.sign(t, fmt.Sprint("unknown-", i), c)); w.Code != 401 {
+			t.Fatalf("unknown kid accepted: %d", w.Code)
+		}
+	}
+	if n := op.jwksCalls.Load() - base; n != 1 {
+		t.Fatalf("JWKS fetched %d times for 20 unknown kids, want 1", n)
+	}
+	// Key rotation: a new key appears; once the interval has passed the
+	// unknown kid is fetched and accepted.
+	op.mu.Lock()
+	op.keys["k2"] = opKeys[1]
+	op.mu.Unlock()
+	clk.Advance(6 * time.Minute)
+	now = clk.Now()
+	if w := call(h, "Bearer "+op.sign(t, "k2", op.claims(now))); w.Code != 200 {
+		t.Fatalf("rotated key: %d %s", w.Code, w.Body)
+	}
+}
+
+func TestPolicies(t *testing.T) {
+	op := newFakeOP(t)
+	clk := newClock()
+	now := clk.Now()
+	app := op.claims(now)
+	delete(app, "scp")
+	app["roles"] = []string{"Todo.Read.All"}
+	app["idtyp"] = "app"
+	appTok := op.sign(t, "k1", app)
+	userTok := op.sign(t, "k1", op.claims(now))
+	for _, tc := range []struct {
+		name       string
+		policy     identityweb.Policy
+		user, appl int
+	}{
+		{"scopes", identityweb.RequireScopes("read"), 200, 403},
+		{"roles", identityweb.RequireRoles("Todo.Read.All"), 403, 200},
+		{"scopes or roles", identityweb.RequireScopesOrRoles([]string{"read"}, []string{"Todo.Read.All"}), 200, 200},
+	} {
+		_, h := apiOn(t, op, clk, tc.policy)
+		if w := call(h, "Bearer "+userTok); w.Code != tc.user {
+			t.Fatalf("%s, user token: %d", tc.name, w.Code)
+		}
+		if w := call(h, "Bearer "+appTok); w.Code != tc.appl {
+			t.Fatalf("%s, app token: %d", tc.name, w.Code)
+		}
+	}
+}
+
+func TestProviderDownIsNot401(t *testing.T) {
+	op := newFakeOP(t)
+	clk := newClock()
+	_, h := apiOn(t, op, clk)
+	tok := op.sign(t, "k1", op.claims(clk.Now()))
+	op.srv.Close() // discovery and keys unreachable before the first validation
+	w := call(h, "Bearer "+tok)
+	if w.Code != http.StatusServiceUnavailable {
+		t.Fatalf("status = %d, want 503 when keys cannot be fetched", w.Code)
+	}
+	b, _ := io.ReadAll(w.Body)
+	if strings.Contains(string(b), "connection") {
+		t.Fatalf("internals leaked: %s", b)
+	}
+}
+
+// A multi-tenant API ("organizations") accepts tokens of any tenant whose
+// issuer matches the template with the token's own tid.
+func TestMultiTenantIssuer(t *testing.T) {
+	idp := iwt.NewServer(t, iwt.Options{})
+	app, err := identityweb.New(identityweb.Config{Instance: idp.URL + "/", TenantID: "organizations",
+		ClientID: iwt.WebAPIClientID, ClientSecret: iwt.WebAPISecret}, identityweb.Options{HTTPClient: idp.Client(), Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := app.RequireBearer()(okHandler)
+	tok, _ := idp.UserToken(iwt.AliceUsername, iwt.WebAppClientID, iwt.WebAPIIdentifierURI, "access_as_user")
+	if w := call(h, "Bearer "+tok); w.Code != 204 {
+		t.Fatalf("tenant token on a multi-tenant API: %d %s", w.Code, w.Body)
+	}
+	// A token of another provider (other issuer host) is refused.
+	other := iwt.NewServer(t, iwt.Options{})
+	foreign, _ := other.UserToken(iwt.AliceUsername, iwt.WebAppClientID, iwt.WebAPIIdentifierURI, "access_as_user")
+	if w := call(h, "Bearer "+foreign); w.Code != 401 {
+		t.Fatalf("foreign issuer: %d", w.Code)
+	}
+}

@@ -1,0 +1,142 @@
+package identityweb_test
+
+import (
+	"io"
+	"log/slog"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/identityweb/go-identityweb/cachestore"
+	"github.com/identityweb/go-identityweb/identityweb"
+	iwt "github.com/identityweb/go-identityweb/identityweb/identitywebtest"
+)
+
+// benchSizes are the numbers of tokens in the cache besides the one hit.
+var benchSizes = []int{1, 10_000, 1_000_000}
+
+type hitFunc func() (identityweb.Result, error)
+
+var (
+	setupMu    sync.Mutex
+	setupCache = map[string]hitFunc{}
+)
+
+// benchSetup returns, for kind, a call that hits the L1 cache among n cached
+// tokens of the same kind. Setups are kept for the whole run: the testing
+// package calls a benchmark function several times while it sizes b.N, and
+// filling a million entries each time would dominate the run. (Hits never
+// reach the provider, which the first invocation's cleanup closes.)
+func benchSetup(b *testing.B, kind string, n int) hitFunc {
+	b.Helper()
+	setupMu.Lock()
+	defer setupMu.Unlock()
+	id := kind + "/" + strconv.Itoa(n)
+	if f, ok := setupCache[id]; ok {
+		return f
+	}
+	f := newBenchSetup(b, kind, n)
+	setupCache[id] = f
+	return f
+}
+
+func newBenchSetup(b *testing.B, kind string, n int) hitFunc {
+	idp := iwt.NewServer(b, iwt.Options{AutoSignIn: iwt.AliceUsername})
+	newAcq := func(clientID, secret string) *identityweb.TokenAcquirer {
+		a, err := identityweb.NewTokenAcquirer(
+			identityweb.Config{Instance: idp.URL + "/", TenantID: iwt.DefaultTenantID, ClientID: clientID, ClientSecret: secret},
+			identityweb.Options{HTTPClient: idp.Client(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+				Cache: cachestore.NewMemory(cachestore.MemoryOptions{MaxBytes: 4 << 30})})
+		if err != nil {
+			b.Fatal(err)
+		}
+		return a
+	}
+	var call hitFunc
+	switch kind {
+	case "app":
+		a := newAcq(iwt.DaemonClientID, iwt.DaemonSecret)
+		identityweb.FillForTest(a, 'A', n)
+		call = func() (identityweb.Result, error) { return a.ForApp(bg, apiDefault) }
+	case "obo":
+		a := newAcq(iwt.WebAPIClientID, iwt.WebAPISecret)
+		identityweb.FillForTest(a, 'O', n)
+		incoming, err := idp.UserToken(iwt.AliceUsername, iwt.WebAppClientID, iwt.WebAPIIdentifierURI, "access_as_user")
+		if err != nil {
+			b.Fatal(err)
+		}
+		call = func() (identityweb.Result, error) { return a.OnBehalfOf(bg, incoming, []string{"User.Read"}) }
+	case "user":
+		a := newAcq(iwt.WebAppClientID, iwt.WebAppSecret)
+		identityweb.FillForTest(a, 'U', n)
+		s := a.Session("bench-session")
+		e := &env{t: nil, idp: idp}
+		code := benchCode(b, e)
+		if _, err := s.RedeemCode(bg, code, []string{apiScope}); err != nil {
+			b.Fatal(err)
+		}
+		call = func() (identityweb.Result, error) { return s.ForUser(bg, []string{apiScope}) }
+	}
+	// Warm: the first call may reach the provider.
+	if _, err := call(); err != nil {
+		b.Fatal(err)
+	}
+	if r, err := call(); err != nil || r.Metadata.Source != identityweb.SourceCache {
+		b.Fatalf("not a cache hit: %v", err)
+	}
+	return call
+}
+
+func BenchmarkHit(b *testing.B) {
+	for _, kind := range []string{"app", "obo", "user"} {
+		for _, n := range benchSizes {
+			b.Run(kind+"/"+strconv.Itoa(n), func(b *testing.B) {
+				call := benchSetup(b, kind, n)
+				b.ReportAllocs()
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					if _, err := call(); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
+}
+
+func BenchmarkHitParallel(b *testing.B) {
+	for _, kind := range []string{"app", "obo", "user"} {
+		b.Run(kind, func(b *testing.B) {
+			call := benchSetup(b, kind, 10_000)
+			b.ReportAllocs()
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if _, err := call(); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		})
+	}
+}
+
+// BenchmarkBaseline is the floor a hit is compared with: building a key of
+// the same length, one map lookup among 10,000 entries and two clock reads.
+func BenchmarkBaseline(b *testing.B) {
+	m := map[string][]byte{}
+	for i := 0; i < 10_000; i++ {
+		m["idw1|https://login.example|"+strconv.Itoa(i)+"|A|tenant|api://x/.default|"] = []byte("v")
+	}
+	prefix, suffix := "idw1|https://login.example|", "|A|tenant|api://x/.default|"
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		start := time.Now()
+		if _, ok := m[prefix+"42"+suffix]; !ok {
+			b.Fatal("miss")
+		}
+		_ = time.Since(start)
+	}
+}

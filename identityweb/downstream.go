@@ -1,0 +1,209 @@
+package identityweb
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"golang.org/x/oauth2"
+)
+
+// Identity says whose token a downstream API receives.
+type Identity int
+
+// Identities.
+const (
+	AsUser     Identity = iota // the signed-in user of the session (web apps)
+	AsApp                      // the app itself (client credentials)
+	OnBehalfOf                 // the caller of this API (OBO, after RequireBearer)
+)
+
+// DownstreamAPI describes an API this app calls (Identity Web's
+// DownstreamApis configuration).
+type DownstreamAPI struct {
+	// BaseURL: only requests to URLs under it get a token.
+	BaseURL string
+	// Scopes to ask for (for AsApp, the single "…/.default" scope).
+	Scopes []string
+	// As selects whose token is sent. Default: AsUser.
+	As Identity
+	// Transport sends the requests. Default: http.DefaultTransport.
+	Transport http.RoundTripper
+	// Timeout of the returned client. Default: 30 s.
+	Timeout time.Duration
+}
+
+// DownstreamClient returns an *http.Client that adds "Authorization: Bearer"
+// to each request with a token for api, acquired through the cache for the
+// user or caller of the request's context (make outgoing requests with
+// http.NewRequestWithContext(r.Context(), …)). A 401 with a claims
+// challenge is retried once with the claims when no user is involved; for a
+// user it becomes a *ChallengeError (pass it to Challenge).
+func (a *App) DownstreamClient(api DownstreamAPI) *http.Client {
+	if api.Transport == nil {
+		api.Transport = http.DefaultTransport
+	}
+	if api.Timeout <= 0 {
+		api.Timeout = 30 * time.Second
+	}
+	return &http.Client{Timeout: api.Timeout, Transport: &downstreamTransport{a: a, api: api}}
+}
+
+type downstreamTransport struct {
+	a   *App
+	api DownstreamAPI
+}
+
+var errOutsideBaseURL = errors.New("identityweb: the request is outside the downstream API's BaseURL; no token sent")
+
+func (t *downstreamTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if t.api.BaseURL == "" || !strings.HasPrefix(req.URL.String(), strings.TrimRight(t.api.BaseURL, "/")) {
+		return nil, errOutsideBaseURL
+	}
+	res, err := t.token(req, "")
+	if err != nil {
+		return nil, err
+	}
+	resp, err := t.send(req, res.AccessToken)
+	if err != nil || resp.StatusCode != http.StatusUnauthorized {
+		return resp, err
+	}
+	claims, ok := claimsChallenge(resp.Header.Values("WWW-Authenticate"))
+	if !ok {
+		return resp, nil
+	}
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	resp.Body.Close()
+	if t.api.As == AsUser {
+		return nil, &ChallengeError{Scopes: t.api.Scopes, Claims: claims, Err: ErrInteractionRequired}
+	}
+	if req.Body != nil && req.GetBody == nil {
+		return nil, &ChallengeError{Scopes: t.api.Scopes, Claims: claims, Err: ErrInteractionRequired}
+	}
+	res, err = t.token(req, claims)
+	if err != nil {
+		return nil, err
+	}
+	if req.GetBody != nil {
+		body, err := req.GetBody()
+		if err != nil {
+			return nil, err
+		}
+		req = req.Clone(req.Context())
+		req.Body = body
+	}
+	return t.send(req, res.AccessToken)
+}
+
+func (t *downstreamTransport) send(req *http.Request, token string) (*http.Response, error) {
+	out := req.Clone(req.Context())
+	out.Header.Set("Authorization", "Bearer "+token)
+	return t.api.Transport.RoundTrip(out)
+}
+
+func (t *downstreamTransport) token(req *http.Request, claims string) (Result, error) {
+	ctx := req.Context()
+	var opts []CallOption
+	if claims != "" {
+		opts = append(opts, WithClaims(claims))
+	}
+	switch t.api.As {
+	case AsApp:
+		if len(t.api.Scopes) != 1 {
+			return Result{}, errors.New("identityweb: an AsApp downstream API needs exactly one \".default\" scope")
+		}
+		return t.a.acq.ForApp(ctx, t.api.Scopes[0], opts...)
+	case OnBehalfOf:
+		b, ok := ctx.Value(ctxBearer).(*bearer)
+		if !ok {
+			return Result{}, errors.New("identityweb: an OnBehalfOf downstream call needs a request context that passed RequireBearer")
+		}
+		res, err := t.a.acq.OnBehalfOf(ctx, b.raw, t.api.Scopes, opts...)
+		return res, asChallenge(err, t.api.Scopes)
+	default:
+		key := t.a.sessions.Key(ctx)
+		if key == "" {
+			return Result{}, &ChallengeError{Scopes: t.api.Scopes, Err: errNotSignedIn}
+		}
+		res, err := t.a.acq.Session(key).ForUser(ctx, t.api.Scopes, opts...)
+		return res, asChallenge(err, t.api.Scopes)
+	}
+}
+
+// claimsChallenge finds error="insufficient_claims" and its base64 claims
+// in WWW-Authenticate headers.
+func claimsChallenge(headers []string) (string, bool) {
+	for _, h := range headers {
+		params := authParams(h)
+		if params["error"] != "insufficient_claims" || params["claims"] == "" {
+			continue
+		}
+		for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+			if b, err := enc.DecodeString(params["claims"]); err == nil {
+				return string(b), true
+			}
+		}
+	}
+	return "", false
+}
+
+// authParams parses the key="value" parameters of a challenge.
+func authParams(h string) map[string]string {
+	out := map[string]string{}
+	if i := strings.IndexByte(h, ' '); i >= 0 {
+		h = h[i+1:]
+	}
+	for len(h) > 0 {
+		h = strings.TrimLeft(h, " ,")
+		eq := strings.IndexByte(h, '=')
+		if eq <= 0 {
+			break
+		}
+		k := strings.ToLower(strings.TrimSpace(h[:eq]))
+		h = h[eq+1:]
+		var v string
+		if strings.HasPrefix(h, `"`) {
+			end := strings.IndexByte(h[1:], '"')
+			if end < 0 {
+				break
+			}
+			v, h = h[1:1+end], h[2+end:]
+		} else {
+			end := strings.IndexByte(h, ',')
+			if end < 0 {
+				end = len(h)
+			}
+			v, h = strings.TrimSpace(h[:end]), h[end:]
+		}
+		out[k] = v
+	}
+	return out
+}
+
+// AppTokenSource adapts ForApp to an oauth2.TokenSource, for libraries that
+// take one (oauth2.NewClient, gRPC credentials, cloud SDKs). Every Token call
+// goes through the acquirer's cache, so it is cheap; wrapping it in
+// oauth2.ReuseTokenSource is not needed.
+func (a *TokenAcquirer) AppTokenSource(ctx context.Context, scope string) oauth2.TokenSource {
+	return appTokenSource{ctx: ctx, a: a, scope: scope}
+}
+
+type appTokenSource struct {
+	ctx   context.Context
+	a     *TokenAcquirer
+	scope string
+}
+
+func (s appTokenSource) Token() (*oauth2.Token, error) {
+	r, err := s.a.ForApp(s.ctx, s.scope)
+	if err != nil {
+		return nil, err
+	}
+	// Expiry less the buffer, so oauth2 never sends a token the acquirer
+	// would already replace.
+	return &oauth2.Token{AccessToken: r.AccessToken, TokenType: r.TokenType, Expiry: r.ExpiresOn.Add(-s.a.opts.ExpiryBuffer)}, nil
+}

@@ -1,0 +1,137 @@
+package cacheentry
+
+import (
+	"encoding/binary"
+	"github.com/identityweb/go-identityweb/session"
+	"strings"
+	"unsafe"
+)
+
+// Cache entries are encoded in a small versioned binary format: one entry
+// per token, decoded on every hit, so it is built to decode with a single
+// allocation (the access token string).
+//
+//	byte 0       version (entryVersion)
+//	byte 1       kind: entryToken or entryRefresh
+//	bytes 2..25  ExpiresOn, ExtExpiresOn, RefreshOn: int64 unix seconds
+//	then         length-prefixed (uvarint) strings, per kind
+const (
+	entryVersion = 1
+	entryToken   = 'T'
+	entryRefresh = 'R'
+	entryHeader  = 2 + 3*8
+)
+
+// Token is a cached access token.
+type Token struct {
+	ExpiresOn, ExtExpiresOn, RefreshOn int64
+	AccessToken                        string
+	TokenType                          string // "" for Bearer
+	Scopes                             string // space-separated, as requested (normalized)
+}
+
+// Refresh is a cached refresh token with its account.
+type Refresh struct {
+	RefreshToken string
+	Account      session.Account
+	ATKeys       []string // access token keys of this partition, for removal
+}
+
+func appendString(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+func EncodeToken(e *Token) []byte {
+	tt := e.TokenType
+	if strings.EqualFold(tt, "bearer") {
+		tt = ""
+	}
+	b := make([]byte, entryHeader, entryHeader+len(e.AccessToken)+len(tt)+len(e.Scopes)+12)
+	b[0], b[1] = entryVersion, entryToken
+	binary.LittleEndian.PutUint64(b[2:], uint64(e.ExpiresOn))
+	binary.LittleEndian.PutUint64(b[10:], uint64(e.ExtExpiresOn))
+	binary.LittleEndian.PutUint64(b[18:], uint64(e.RefreshOn))
+	b = appendString(b, e.AccessToken)
+	b = appendString(b, tt)
+	return appendString(b, e.Scopes)
+}
+
+// reader walks the strings of an entry; any fault makes ok false.
+type reader struct {
+	b  []byte
+	ok bool
+}
+
+func (r *reader) next() []byte {
+	if !r.ok {
+		return nil
+	}
+	n, k := binary.Uvarint(r.b)
+	if k <= 0 || n > uint64(len(r.b)-k) {
+		r.ok = false
+		return nil
+	}
+	s := r.b[k : k+int(n)]
+	r.b = r.b[k+int(n):]
+	return s
+}
+
+// DecodeToken decodes a token entry; Scopes are decoded only when asked for
+// (they are needed to refresh, not to serve a hit).
+func DecodeToken(b []byte, withScopes bool) (Token, bool) {
+	var e Token
+	if len(b) < entryHeader || b[0] != entryVersion || b[1] != entryToken {
+		return e, false
+	}
+	e.ExpiresOn = int64(binary.LittleEndian.Uint64(b[2:]))
+	e.ExtExpiresOn = int64(binary.LittleEndian.Uint64(b[10:]))
+	e.RefreshOn = int64(binary.LittleEndian.Uint64(b[18:]))
+	r := reader{b: b[entryHeader:], ok: true}
+	at := r.next()
+	tt := r.next()
+	sc := r.next()
+	if !r.ok || len(at) == 0 {
+		return e, false
+	}
+	// The string shares the entry's bytes: stores never modify a value
+	// after Set or after returning it (the cachestore.Store contract), so
+	// the bytes are immutable and the hit path needs no copy.
+	e.AccessToken = unsafe.String(&at[0], len(at))
+	if len(tt) > 0 {
+		e.TokenType = string(tt)
+	}
+	if withScopes {
+		e.Scopes = string(sc)
+	}
+	return e, true
+}
+
+func EncodeRefresh(e *Refresh) []byte {
+	b := make([]byte, entryHeader, entryHeader+len(e.RefreshToken)+256)
+	b[0], b[1] = entryVersion, entryRefresh
+	b = appendString(b, e.RefreshToken)
+	b = appendString(b, e.Account.ObjectID)
+	b = appendString(b, e.Account.TenantID)
+	b = appendString(b, e.Account.Username)
+	b = appendString(b, e.Account.Name)
+	return appendString(b, strings.Join(e.ATKeys, "\n"))
+}
+
+func DecodeRefresh(b []byte) (Refresh, bool) {
+	var e Refresh
+	if len(b) < entryHeader || b[0] != entryVersion || b[1] != entryRefresh {
+		return e, false
+	}
+	r := reader{b: b[entryHeader:], ok: true}
+	rt, oid, tid, user, name, keys := r.next(), r.next(), r.next(), r.next(), r.next(), r.next()
+	if !r.ok || len(rt) == 0 {
+		return e, false
+	}
+	e.RefreshToken = string(rt)
+	e.Account = session.Account{ObjectID: string(oid), TenantID: string(tid), Username: string(user), Name: string(name)}
+	if len(keys) > 0 {
+		e.ATKeys = strings.Split(string(keys), "\n")
+	}
+	return e, true
+}

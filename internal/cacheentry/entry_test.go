@@ -1,0 +1,43 @@
+package cacheentry
+
+import (
+	"github.com/identityweb/go-identityweb/session"
+	"testing"
+)
+
+func TestEntryRoundTrip(t *testing.T) {
+	e := Token{ExpiresOn: 1, ExtExpiresOn: 2, RefreshOn: 3, AccessToken: "at", TokenType: "pop", Scopes: "a b"}
+	got, ok := DecodeToken(EncodeToken(&e), true)
+	if !ok || got != e {
+		t.Fatalf("token: %+v %v", got, ok)
+	}
+	bearer := Token{AccessToken: "x", TokenType: "Bearer"}
+	if got, _ := DecodeToken(EncodeToken(&bearer), false); got.TokenType != "" || got.Scopes != "" {
+		t.Fatalf("bearer: %+v", got)
+	}
+	r := Refresh{RefreshToken: "rt", Account: session.Account{ObjectID: "o", TenantID: "t", Username: "u", Name: "n"}, ATKeys: []string{"k1", "k2"}}
+	gr, ok := DecodeRefresh(EncodeRefresh(&r))
+	if !ok || gr.RefreshToken != "rt" || gr.Account != r.Account || len(gr.ATKeys) != 2 {
+		t.Fatalf("refresh: %+v %v", gr, ok)
+	}
+	if _, ok := DecodeToken(EncodeRefresh(&r), false); ok {
+		t.Fatal("a refresh entry decoded as a token")
+	}
+}
+
+// FuzzDecodeEntry: corrupt, truncated or foreign values are a miss, never a
+// panic.
+func FuzzDecodeEntry(f *testing.F) {
+	f.Add(EncodeToken(&Token{AccessToken: "at", Scopes: "s", ExpiresOn: 9}))
+	f.Add(EncodeRefresh(&Refresh{RefreshToken: "rt", ATKeys: []string{"k"}}))
+	f.Add([]byte{1, 'T'})
+	f.Add([]byte("{\"json\":true}"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if e, ok := DecodeToken(b, true); ok && e.AccessToken == "" {
+			t.Fatal("decoded a token entry without a token")
+		}
+		if e, ok := DecodeRefresh(b); ok && e.RefreshToken == "" {
+			t.Fatal("decoded a refresh entry without a refresh token")
+		}
+	})
+}
