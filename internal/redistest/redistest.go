@@ -34,6 +34,7 @@ type Server struct {
 	external bool
 	bin      string
 	dir      string
+	conf     string // config file, first argument (Sentinel needs one)
 	extra    []string
 	cmd      *exec.Cmd
 	exited   chan struct{}
@@ -52,7 +53,20 @@ func Start(t testing.TB) *Server {
 // startWith starts a private server with extra redis-server arguments.
 func startWith(t testing.TB, bin string, extra []string) *Server {
 	t.Helper()
+	return startConf(t, bin, "", extra)
+}
+
+// startConf starts a private server; conf, when set, is written to a
+// config file given as the first argument.
+func startConf(t testing.TB, bin, conf string, extra []string) *Server {
+	t.Helper()
 	s := &Server{bin: bin, dir: t.TempDir(), extra: extra}
+	if conf != "" {
+		s.conf = s.dir + "/redis.conf"
+		if err := os.WriteFile(s.conf, []byte(conf), 0o600); err != nil {
+			t.Fatalf("redistest: writing the config: %v", err)
+		}
+	}
 	var lastErr error
 	for attempt := 0; attempt < 5; attempt++ {
 		port, err := freePort()
@@ -84,12 +98,15 @@ func freePort() (int, error) {
 
 func (s *Server) start() error {
 	_, port, _ := net.SplitHostPort(s.Addr)
-	cmd := exec.Command(s.bin,
-		"--port", port, "--bind", "127.0.0.1",
+	var args []string
+	if s.conf != "" {
+		args = append(args, s.conf)
+	}
+	args = append(args, "--port", port, "--bind", "127.0.0.1",
 		"--save", "", "--appendonly", "no",
 		"--dir", s.dir, "--daemonize", "no",
 		"--protected-mode", "yes", "--loglevel", "warning")
-	cmd.Args = append(cmd.Args, s.extra...)
+	cmd := exec.Command(s.bin, append(args, s.extra...)...)
 	logf, err := os.Create(s.dir + "/redis-" + port + ".log")
 	if err != nil {
 		return err
@@ -164,13 +181,23 @@ func Ping(addr string) error {
 
 // Do sends one command with the raw RESP protocol and returns the reply as
 // text: a simple string or integer as written ("+OK", ":1"), a bulk string's
-// content, or an array's elements joined by newlines. An error reply is
-// returned as an error. It lets tests and this helper talk to Redis without
-// a client library.
+// content, or an array's elements joined by newlines (nested arrays
+// flattened). An error reply is returned as an error. It lets tests and this
+// helper talk to Redis without a client library.
 func Do(addr string, args ...string) (string, error) {
-	c, err := net.DialTimeout("tcp", addr, time.Second)
+	v, err := DoValue(addr, args...)
 	if err != nil {
 		return "", err
+	}
+	return flatten(v), nil
+}
+
+// DoValue is Do keeping the reply's structure: a string for a simple
+// string, integer or bulk string (nil bulk: ""), a []any for an array.
+func DoValue(addr string, args ...string) (any, error) {
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		return nil, err
 	}
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(5 * time.Second))
@@ -180,23 +207,40 @@ func Do(addr string, args ...string) (string, error) {
 		fmt.Fprintf(&b, "$%d\r\n%s\r\n", len(a), a)
 	}
 	if _, err := c.Write([]byte(b.String())); err != nil {
-		return "", err
+		return nil, err
 	}
-	return readReply(bufio.NewReader(c))
+	return readReply(bufio.NewReader(c), 0)
 }
 
-func readReply(r *bufio.Reader) (string, error) {
+func flatten(v any) string {
+	switch v := v.(type) {
+	case string:
+		return v
+	case []any:
+		parts := make([]string, len(v))
+		for i, e := range v {
+			parts[i] = flatten(e)
+		}
+		return strings.Join(parts, "\n")
+	}
+	return ""
+}
+
+func readReply(r *bufio.Reader, depth int) (any, error) {
+	if depth > 8 {
+		return nil, fmt.Errorf("redis: reply nested too deeply")
+	}
 	line, err := r.ReadString('\n')
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	line = strings.TrimRight(line, "\r\n")
 	if line == "" {
-		return "", fmt.Errorf("redis: empty reply")
+		return nil, fmt.Errorf("redis: empty reply")
 	}
 	switch line[0] {
 	case '-':
-		return "", fmt.Errorf("redis: %s", line[1:])
+		return nil, fmt.Errorf("redis: %s", line[1:])
 	case '$':
 		n, err := strconv.Atoi(line[1:])
 		if err != nil || n < 0 {
@@ -204,23 +248,23 @@ func readReply(r *bufio.Reader) (string, error) {
 		}
 		buf := make([]byte, n+2)
 		if _, err := io.ReadFull(r, buf); err != nil {
-			return "", err
+			return nil, err
 		}
 		return string(buf[:n]), nil
 	case '*':
 		n, err := strconv.Atoi(line[1:])
 		if err != nil || n < 0 {
-			return "", err
+			return []any{}, err
 		}
-		parts := make([]string, 0, n)
+		parts := make([]any, 0, n)
 		for i := 0; i < n; i++ {
-			p, err := readReply(r)
+			p, err := readReply(r, depth+1)
 			if err != nil {
-				return "", err
+				return nil, err
 			}
 			parts = append(parts, p)
 		}
-		return strings.Join(parts, "\n"), nil
+		return parts, nil
 	default:
 		return line, nil
 	}
