@@ -89,7 +89,7 @@ func (op *fakeOP) claims(now time.Time) map[string]any {
 
 func apiOn(t testing.TB, op *fakeOP, clk identityweb.Clock, policies ...identityweb.Policy) (*identityweb.App, http.Handler) {
 	app, err := identityweb.New(identityweb.Config{Authority: op.srv.URL, ClientID: "api-client", ClientSecret: "unused"},
-		identityweb.Options{HTTPClient: op.srv.Client(), Clock: clk, Logger: quiet()})
+		identityweb.AppOptions{Options: identityweb.Options{HTTPClient: op.srv.Client(), Clock: clk, Logger: quiet()}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -262,7 +262,7 @@ func TestProviderDownIsNot401(t *testing.T) {
 func TestMultiTenantIssuer(t *testing.T) {
 	idp := iwt.NewServer(t, iwt.Options{})
 	app, err := identityweb.New(identityweb.Config{Instance: idp.URL + "/", TenantID: "organizations",
-		ClientID: iwt.WebAPIClientID, ClientSecret: iwt.WebAPISecret}, identityweb.Options{HTTPClient: idp.Client(), Logger: quiet()})
+		ClientID: iwt.WebAPIClientID, ClientSecret: iwt.WebAPISecret}, identityweb.AppOptions{Options: identityweb.Options{HTTPClient: idp.Client(), Logger: quiet()}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,11 +10,13 @@ import (
 	"github.com/identityweb/go-identityweb/session"
 )
 
-// scs keeps the data server-side; NewSCS sets the cookie flags identityweb
-// needs. Pass it as identityweb.Options.Sessions.
+// With no manager, NewSCS creates one for identityweb alone, with the
+// cookie flags sign-in needs.
 func ExampleNewSCS() {
-	sm := scs.New() // in production: sm.Store = redisstore.New(pool) (scs's Redis store)
-	s := session.NewSCS(sm, session.SCSOptions{})
+	s, err := session.NewSCS(nil, session.SCSOptions{})
+	if err != nil {
+		panic(err)
+	}
 	h := s.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.PutPending(r.Context(), "state", []byte("sign-in in progress"))
 	}))
@@ -23,4 +25,25 @@ func ExampleNewSCS() {
 	c := w.Result().Cookies()[0]
 	fmt.Println(c.Name, c.HttpOnly, c.Secure, c.SameSite == http.SameSiteLaxMode)
 	// Output: idw_session true true true
+}
+
+// An app's own scs manager is adopted as it is: its cookie, codec, store
+// and live sessions do not change. (In production its Store is typically
+// scs's Redis store, shared by every instance.)
+func ExampleNewSCS_adopt() {
+	sm := scs.New()
+	sm.Cookie.Name = "myapp"
+	s, err := session.NewSCS(sm, session.SCSOptions{})
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(s.Manager() == sm, sm.Cookie.Name)
+
+	strict := scs.New()
+	strict.Cookie.SameSite = http.SameSiteStrictMode
+	_, err = session.NewSCS(strict, session.SCSOptions{})
+	fmt.Println(err != nil)
+	// Output:
+	// true myapp
+	// true
 }
