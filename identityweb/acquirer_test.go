@@ -89,7 +89,7 @@ func TestOnBehalfOfCached(t *testing.T) {
 func TestOnBehalfOfTokenExchange(t *testing.T) {
 	e := newEnv(t, iwt.Options{})
 	api := e.acquirer(iwt.WebAPIClientID, iwt.WebAPISecret, func(c *identityweb.Config, _ *identityweb.Options) {
-		c.OnBehalfOfGrant = identityweb.GrantTokenExchange
+		c.OnBehalfOfGrant = "token-exchange"
 	})
 	alice, _ := e.idp.UserToken(iwt.AliceUsername, iwt.WebAppClientID, iwt.WebAPIIdentifierURI, "access_as_user")
 	if _, err := api.OnBehalfOf(bg, alice, []string{"User.Read"}); err != nil {

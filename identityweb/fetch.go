@@ -63,7 +63,7 @@ func (a *TokenAcquirer) fetchOBO(ctx context.Context, s slowReq, key string, off
 	}
 	var form url.Values
 	grant := a.cfg.OnBehalfOfGrant
-	if grant == GrantTokenExchange {
+	if grant == grantTokenExchange {
 		form = url.Values{"grant_type": {"urn:ietf:params:oauth:grant-type:token-exchange"}, "subject_token": {s.assertion},
 			"subject_token_type": {"urn:ietf:params:oauth:token-type:access_token"}, "scope": {scope}}
 	} else {

@@ -3,7 +3,6 @@ package identityweb
 import (
 	"time"
 
-	"github.com/identityweb/go-identityweb/internal/telemetry"
 	"github.com/identityweb/go-identityweb/session"
 )
 
@@ -129,14 +128,3 @@ type TokenEvent struct {
 	// Err is the failure, if any.
 	Err error
 }
-
-// Metric names of the OpenTelemetry instruments the acquirer records
-// (Options.MeterProvider). Attributes: kind (app, obo, user, long_running),
-// source (cache, identity_provider), cache_level (l1, l2, none), grant,
-// outcome. No attribute ever holds a token, a user or a session.
-const (
-	MetricAcquisitions    = telemetry.Acquisitions
-	MetricDuration        = telemetry.Duration
-	MetricIdPRequests     = telemetry.IdPRequests
-	MetricRefreshFailures = telemetry.RefreshFailures
-)

@@ -146,7 +146,7 @@ func TestNoSecretsInLogsOrMetrics(t *testing.T) {
 			}
 		}
 	}
-	for _, want := range []string{identityweb.MetricAcquisitions, identityweb.MetricDuration, identityweb.MetricIdPRequests, identityweb.MetricRefreshFailures} {
+	for _, want := range []string{"identityweb.token.acquisitions", "identityweb.token.duration", "identityweb.idp.requests", "identityweb.token.background_refresh.failures"} {
 		if !strings.Contains(metrics, want) {
 			t.Fatalf("metric %s not recorded:\n%s", want, metrics)
 		}

@@ -5,7 +5,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 
+	"github.com/alexedwards/scs/goredisstore"
 	"github.com/alexedwards/scs/v2"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/identityweb/go-identityweb/session"
 )
@@ -46,4 +48,35 @@ func ExampleNewSCS_adopt() {
 	// Output:
 	// true myapp
 	// true
+}
+
+// Sessions in Redis, shared by every instance of the app: an scs manager
+// with scs's go-redis store, adopted as it is. A session signed in on one
+// instance is read on another.
+func ExampleNewSCS_redis() {
+	rdb := redis.NewClient(&redis.Options{Addr: redisAddr})
+	defer rdb.Close()
+	instance := func() *session.SCS {
+		sm := scs.New()
+		sm.Store = goredisstore.New(rdb)
+		sm.Cookie.Name = "myapp"
+		s, err := session.NewSCS(sm, session.SCSOptions{})
+		if err != nil {
+			panic(err)
+		}
+		return s
+	}
+	a, b := instance(), instance()
+	w := httptest.NewRecorder()
+	a.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		a.SignIn(r.Context(), "session-key", session.Account{Name: "Alice"})
+	})).ServeHTTP(w, httptest.NewRequest("GET", "https://app.example/", nil))
+
+	r := httptest.NewRequest("GET", "https://app.example/", nil)
+	r.AddCookie(w.Result().Cookies()[0])
+	b.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		acct, ok := b.Account(r.Context())
+		fmt.Println(acct.Name, ok)
+	})).ServeHTTP(httptest.NewRecorder(), r)
+	// Output: Alice true
 }
