@@ -39,7 +39,7 @@ func BenchmarkBearerPeers(b *testing.B) {
 	b.Run("lib=identityweb", func(b *testing.B) {
 		app, err := identityweb.New(identityweb.Config{Instance: idp.URL + "/", TenantID: iwt.DefaultTenantID,
 			ClientID: iwt.WebAPIClientID, ClientSecret: iwt.WebAPISecret},
-			identityweb.Options{HTTPClient: idp.Client(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+			identityweb.AppOptions{Options: identityweb.Options{HTTPClient: idp.Client(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}})
 		if err != nil {
 			b.Fatal(err)
 		}

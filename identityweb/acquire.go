@@ -13,22 +13,35 @@ import (
 	"github.com/identityweb/go-identityweb/internal/telemetry"
 )
 
+// request is one acquisition, built once by the public method.
+type request struct {
+	kind      cachekey.Kind
+	scopes    []string // normalized; not retained on the hit path
+	partition string   // digest of the session key or incoming token
+	assertion string   // the incoming token (OBO, starting a long-running session)
+	opts      callOptions
+}
+
 // acquire serves a token from the cache or, on a miss, from the provider.
-// scopes are normalized and must not be retained: a hit in the in-memory L1
-// allocates nothing (the access token shares the cached bytes).
-func (a *TokenAcquirer) acquire(ctx context.Context, kind cachekey.Kind, tenant string, scopes []string, partition, assertion string, o callOptions) (Result, error) {
+// A hit in the in-memory L1 allocates nothing (the access token shares the
+// cached bytes; see lookup).
+func (a *TokenAcquirer) acquire(ctx context.Context, r request) (Result, error) {
 	start := a.clock.Now()
+	tenant, err := a.tenant(&r.opts)
+	if err != nil {
+		return Result{}, err
+	}
 	// The key is built on the stack; it becomes a string only off the
 	// in-memory hit path.
 	var buf [512]byte
-	kb := a.keys.AppendToken(buf[:0], kind, tenant, scopes, partition)
+	kb := a.keys.AppendToken(buf[:0], r.kind, tenant, r.scopes, r.partition)
 	var fb fallback
 	var inCache time.Duration
 	reason := RefreshNoCachedToken
 	switch {
-	case o.force:
+	case r.opts.force:
 		reason = RefreshForced
-	case o.claims != "":
+	case r.opts.claims != "":
 		reason = RefreshClaims
 	default:
 		e, level, ok, now := a.lookup(ctx, kb, start)
@@ -36,11 +49,14 @@ func (a *TokenAcquirer) acquire(ctx context.Context, kind cachekey.Kind, tenant 
 		if ok {
 			if now.Unix() < e.ExpiresOn-int64(a.opts.ExpiryBuffer/time.Second) {
 				if e.RefreshOn != 0 && now.Unix() >= e.RefreshOn {
-					a.refreshInBackground(kind, tenant, scopes, partition, assertion, string(kb), &o)
+					a.refreshInBackground(a.slow(&r, tenant), string(kb))
 				}
 				res := resultFrom(&e)
 				res.Metadata = Metadata{Source: SourceCache, CacheLevel: level, DurationInCache: inCache, DurationTotal: inCache}
-				a.metrics.Acquired(ctx, kind, uint8(SourceCache), uint8(level), res.Metadata.DurationTotal)
+				a.metrics.Acquired(ctx, r.kind, uint8(SourceCache), uint8(level), res.Metadata.DurationTotal)
+				if a.opts.OnToken != nil {
+					a.opts.OnToken(ctx, TokenEvent{Kind: r.kind.String(), Scopes: r.scopes, Metadata: res.Metadata})
+				}
 				return res, nil
 			}
 			fb = fallback{entry: e, level: level, ok: true}
@@ -50,7 +66,12 @@ func (a *TokenAcquirer) acquire(ctx context.Context, kind cachekey.Kind, tenant 
 			inCache = a.clock.Now().Sub(start)
 		}
 	}
-	return a.miss(ctx, a.slow(kind, tenant, scopes, partition, assertion, &o), string(kb), fb, reason, start, inCache)
+	s := a.slow(&r, tenant)
+	res, err := a.miss(ctx, s, string(kb), fb, reason, start, inCache)
+	if a.opts.OnToken != nil {
+		a.opts.OnToken(ctx, TokenEvent{Kind: r.kind.String(), Scopes: r.scopes, Metadata: res.Metadata, Err: err})
+	}
+	return res, err
 }
 
 // fallback is a cached token past its refresh margin but maybe still valid:
@@ -72,9 +93,9 @@ type slowReq struct {
 	claims    string
 }
 
-func (a *TokenAcquirer) slow(kind cachekey.Kind, tenant string, scopes []string, partition, assertion string, o *callOptions) slowReq {
-	return slowReq{kind: kind, tenant: tenant, scopes: strings.Join(scopes, " "), partition: partition,
-		assertion: assertion, force: o.force || o.claims != "", claims: o.claims}
+func (a *TokenAcquirer) slow(r *request, tenant string) slowReq {
+	return slowReq{kind: r.kind, tenant: tenant, scopes: strings.Join(r.scopes, " "), partition: r.partition,
+		assertion: r.assertion, force: r.opts.force || r.opts.claims != "", claims: r.opts.claims}
 }
 
 // lookup reads and decodes the token entry under key. It returns the time
@@ -84,13 +105,14 @@ func (a *TokenAcquirer) slow(kind cachekey.Kind, tenant string, scopes []string,
 // clock read for other stores.
 func (a *TokenAcquirer) lookup(ctx context.Context, key []byte, start time.Time) (cacheentry.Token, CacheLevel, bool, time.Time) {
 	var b []byte
-	var ok bool
+	var ok, alias bool
 	level := CacheLevelL1
 	switch {
 	case a.mem != nil:
+		// LookupAt does not retain the key, so it may point at the stack.
 		b, ok = a.mem.LookupAt(unsafe.String(unsafe.SliceData(key), len(key)), start)
 		if ok {
-			return a.decode(ctx, b, level, start)
+			return a.decode(ctx, b, level, start, true)
 		}
 		return cacheentry.Token{}, CacheLevelNone, false, start
 	case a.leveled != nil:
@@ -102,6 +124,7 @@ func (a *TokenAcquirer) lookup(ctx context.Context, key []byte, start time.Time)
 		if cl == cachestore.LevelL2 {
 			level = CacheLevelL2
 		}
+		alias = cl == cachestore.LevelL1 && a.l1Memory
 	default:
 		var err error
 		b, ok, err = a.cache.Get(ctx, string(key))
@@ -112,12 +135,16 @@ func (a *TokenAcquirer) lookup(ctx context.Context, key []byte, start time.Time)
 	if !ok {
 		return cacheentry.Token{}, CacheLevelNone, false, a.clock.Now()
 	}
-	return a.decode(ctx, b, level, a.clock.Now())
+	return a.decode(ctx, b, level, a.clock.Now(), alias)
 }
 
 // decode decodes a cached token entry read at now; a corrupt one is a miss.
-func (a *TokenAcquirer) decode(ctx context.Context, b []byte, level CacheLevel, now time.Time) (cacheentry.Token, CacheLevel, bool, time.Time) {
-	e, valid := cacheentry.DecodeToken(b, false)
+// alias lets the access token share b's bytes: only for values of the
+// library's own cachestore.Memory, which never modifies a value after Set
+// (the Store contract promises it of every store, but a store written
+// elsewhere could break it and change a token already returned).
+func (a *TokenAcquirer) decode(ctx context.Context, b []byte, level CacheLevel, now time.Time, alias bool) (cacheentry.Token, CacheLevel, bool, time.Time) {
+	e, valid := cacheentry.DecodeToken(b, false, alias)
 	if !valid {
 		a.logger.LogAttrs(ctx, telemetry.LevelWarn, "identityweb: ignoring a corrupt token cache entry")
 		return cacheentry.Token{}, CacheLevelNone, false, now
@@ -149,8 +176,8 @@ type fetched struct {
 
 func (a *TokenAcquirer) miss(ctx context.Context, s slowReq, key string, fb fallback, reason RefreshReason, start time.Time, inCache time.Duration) (Result, error) {
 	now := a.clock.Now()
-	if until, ok := a.throttle.get(key, now); ok {
-		te := &ThrottledError{RetryAfter: until}
+	if until, cause, ok := a.throttle.get(key, now); ok {
+		te := &ThrottledError{RetryAfter: until, Cause: cause}
 		if res, ok := a.serveStale(ctx, s, fb, start, te); ok {
 			return res, nil
 		}
@@ -177,7 +204,7 @@ func (a *TokenAcquirer) miss(ctx context.Context, s slowReq, key string, fb fall
 		err := res.err
 		var ra *retryAfterError
 		if errors.As(err, &ra) {
-			a.throttle.set(key, ra.until)
+			a.throttle.set(key, ra.until, ra.cause)
 			err = &ThrottledError{RetryAfter: ra.until, Cause: ra.cause}
 		}
 		if r, ok := a.serveStale(ctx, s, fb, start, err); ok {

@@ -16,6 +16,7 @@ import (
 	"github.com/identityweb/go-identityweb/internal/cachekey"
 	"github.com/identityweb/go-identityweb/internal/discovery"
 	"github.com/identityweb/go-identityweb/internal/telemetry"
+	"github.com/identityweb/go-identityweb/session"
 )
 
 // TokenAcquirer acquires access tokens for downstream APIs: for the app
@@ -38,10 +39,13 @@ type TokenAcquirer struct {
 	cache   cachestore.Store
 	mem     *cachestore.Memory // cache, when it is a plain Memory: the fast path
 	leveled cachestore.Leveled
-	cred    certsource.Credential
-	http    *http.Client
-	logger  *slog.Logger
-	metrics *telemetry.Metrics
+	// l1Memory: the cache is a cachestore.Tiered, whose L1 is the library's
+	// Memory (values never modified after Set: hits may alias them).
+	l1Memory bool
+	cred     certsource.Credential
+	http     *http.Client
+	logger   *slog.Logger
+	metrics  *telemetry.Metrics
 
 	keys      cachekey.Builder
 	endpoints *discovery.Endpoints
@@ -55,7 +59,9 @@ type TokenAcquirer struct {
 }
 
 // NewTokenAcquirer validates cfg, fills opts' defaults and returns an
-// acquirer. It does no network I/O.
+// acquirer. It does no network I/O. Without a credential (Options.Credential,
+// Config.ClientCredentials or Config.ClientSecret) it still succeeds, and
+// every acquisition fails with ErrConfig naming the missing setting.
 func NewTokenAcquirer(cfg Config, opts Options) (*TokenAcquirer, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
@@ -64,7 +70,7 @@ func NewTokenAcquirer(cfg Config, opts Options) (*TokenAcquirer, error) {
 	cred := opts.Credential
 	if cred == nil {
 		var err error
-		if cred, err = credentialFromConfig(&cfg, opts.Logger); err != nil {
+		if cred, err = credentialFromConfig(&cfg, opts.Logger); err != nil && !errors.Is(err, errNoCredential) {
 			return nil, err
 		}
 	}
@@ -75,20 +81,22 @@ func NewTokenAcquirer(cfg Config, opts Options) (*TokenAcquirer, error) {
 	}
 	a.mem, _ = opts.Cache.(*cachestore.Memory)
 	a.leveled, _ = opts.Cache.(cachestore.Leveled)
+	_, a.l1Memory = opts.Cache.(*cachestore.Tiered)
 	authority := cfg.Authority
 	if cfg.isEntra() {
 		authority = strings.TrimSuffix(cfg.Instance, "/")
 	}
 	a.keys = cachekey.NewBuilder(authority, cfg.ClientID)
-	a.endpoints = discovery.New(a.cfg.authority(), a.http)
+	a.endpoints = discovery.New(a.cfg.authority(), a.http, a.clock)
 	a.bg.init()
 	a.throttle.init()
 	return a, nil
 }
 
-// Close waits for background refreshes in progress to finish.
+// Close cancels the background refreshes in flight, waits for them to
+// end, and starts no new one. Acquisitions still work after Close.
 func (a *TokenAcquirer) Close() error {
-	a.bg.wg.Wait()
+	a.bg.close()
 	return nil
 }
 
@@ -96,42 +104,70 @@ func (a *TokenAcquirer) Close() error {
 // ("api://my-api/.default"), with the client credentials grant.
 func (a *TokenAcquirer) ForApp(ctx context.Context, scope string, opts ...CallOption) (Result, error) {
 	o := collect(opts)
+	if scope == "" {
+		return Result{}, misuse("ForApp needs the resource's \".default\" scope")
+	}
 	scopes := [1]string{scope}
-	return a.acquire(ctx, cachekey.App, a.tenant(&o), scopes[:], "", "", o)
+	return a.acquire(ctx, request{kind: cachekey.App, scopes: scopes[:], opts: o})
 }
 
 // OnBehalfOf exchanges the incoming access token of an API's caller for a
 // token to a downstream API (Entra's jwt-bearer OBO grant, or RFC 8693 token
 // exchange per Config.OnBehalfOfGrant). Results are cached under a digest of
-// the incoming token. With WithLongRunningSession the result and a refresh
-// token are kept under the session key, and assertion may be empty on later
-// calls.
+// the incoming token.
 func (a *TokenAcquirer) OnBehalfOf(ctx context.Context, assertion string, scopes []string, opts ...CallOption) (Result, error) {
-	o := collect(opts)
 	scopes = cachekey.NormalizeScopes(scopes)
-	if len(scopes) == 0 {
-		return Result{}, errors.New("identityweb: OnBehalfOf needs at least one scope of the downstream API")
+	switch {
+	case len(scopes) == 0:
+		return Result{}, misuse("OnBehalfOf needs at least one scope of the downstream API")
+	case assertion == "":
+		return Result{}, misuse("OnBehalfOf needs the incoming access token")
 	}
-	if o.session != "" {
-		return a.acquire(ctx, cachekey.LongRunning, a.tenant(&o), scopes, a.sessions.Get(o.session), assertion, o)
-	}
-	if assertion == "" {
-		return Result{}, errors.New("identityweb: OnBehalfOf needs the incoming access token")
-	}
-	return a.acquire(ctx, cachekey.OBO, a.tenant(&o), scopes, a.obo.Get(assertion), assertion, o)
+	return a.acquire(ctx, request{kind: cachekey.OBO, scopes: scopes, partition: a.obo.Get(assertion), assertion: assertion, opts: collect(opts)})
 }
 
-// ForUser returns a token for the signed-in user of the partition named by
-// WithPartition: from the cache, or with the user's refresh token. When the
-// cache holds no account for the partition, or the provider needs the user
-// (consent, claims, revoked refresh token), the error matches
-// ErrInteractionRequired: send the user through sign-in.
-func (a *TokenAcquirer) ForUser(ctx context.Context, scopes []string, opts ...CallOption) (Result, error) {
-	o := collect(opts)
-	if o.partition == "" {
-		return Result{}, errors.New("identityweb: ForUser needs WithPartition (the session key) or a UserSession")
+// StartLongRunning begins a long-running on-behalf-of session (Identity
+// Web's LongRunningWebApiSessionKey): it exchanges the incoming token like
+// OnBehalfOf, keeps the result and a refresh token under a new random key,
+// and returns the key. A background job then calls ContinueLongRunning with
+// the key after the incoming token has expired, and EndLongRunning when it
+// is done (otherwise the session ends with Options.RefreshTokenTTL).
+func (a *TokenAcquirer) StartLongRunning(ctx context.Context, assertion string, scopes []string, opts ...CallOption) (string, Result, error) {
+	scopes = cachekey.NormalizeScopes(scopes)
+	switch {
+	case len(scopes) == 0:
+		return "", Result{}, misuse("StartLongRunning needs at least one scope of the downstream API")
+	case assertion == "":
+		return "", Result{}, misuse("StartLongRunning needs the incoming access token")
 	}
-	return a.Session(o.partition).ForUser(ctx, scopes, opts...)
+	key := session.RandomToken()
+	res, err := a.acquire(ctx, request{kind: cachekey.LongRunning, scopes: scopes, partition: a.sessions.Get(key), assertion: assertion, opts: collect(opts)})
+	if err != nil {
+		return "", Result{}, err
+	}
+	return key, res, nil
+}
+
+// ContinueLongRunning returns a token of the long-running session key:
+// from the cache or with the session's refresh token. An ended or unknown
+// session matches ErrInteractionRequired.
+func (a *TokenAcquirer) ContinueLongRunning(ctx context.Context, key string, scopes []string, opts ...CallOption) (Result, error) {
+	scopes = cachekey.NormalizeScopes(scopes)
+	switch {
+	case key == "":
+		return Result{}, misuse("ContinueLongRunning needs the key StartLongRunning returned")
+	case len(scopes) == 0:
+		return Result{}, misuse("ContinueLongRunning needs at least one scope of the downstream API")
+	}
+	return a.acquire(ctx, request{kind: cachekey.LongRunning, scopes: scopes, partition: a.sessions.Get(key), opts: collect(opts)})
+}
+
+// EndLongRunning removes the long-running session's tokens from the cache.
+func (a *TokenAcquirer) EndLongRunning(ctx context.Context, key string) error {
+	if key == "" {
+		return misuse("EndLongRunning needs the key StartLongRunning returned")
+	}
+	return a.removePartition(ctx, cachekey.LongRunning, a.sessions.Get(key))
 }
 
 // collect applies opts. Only calls that pass options pay for the
@@ -147,14 +183,21 @@ func collect(opts []CallOption) callOptions {
 	return *o
 }
 
-func (a *TokenAcquirer) tenant(o *callOptions) string {
+// tenant is the tenant a request is for.
+func (a *TokenAcquirer) tenant(o *callOptions) (string, error) {
+	if o.tenant == "" {
+		if a.cfg.isEntra() {
+			return a.cfg.TenantID, nil
+		}
+		return "", nil
+	}
 	if !a.cfg.isEntra() {
-		return o.tenant // "" unless overridden; an override fails at the endpoint
+		return "", &configError{"WithTenant", "needs an Entra authority (Instance and TenantId)"}
 	}
-	if o.tenant != "" {
-		return o.tenant
+	if !validTenant(o.tenant) {
+		return "", &configError{"WithTenant", "must be a tenant id or a domain name"}
 	}
-	return a.cfg.TenantID
+	return o.tenant, nil
 }
 
 // UserSession is a TokenAcquirer bound to one user's cache partition: what
@@ -163,21 +206,34 @@ func (a *TokenAcquirer) tenant(o *callOptions) string {
 // credential, caches) with its acquirer.
 type UserSession struct {
 	a         *TokenAcquirer
-	partition string // digest of the session key
+	partition string // digest of the session key; "" for an empty key
 }
 
 // Session binds the acquirer to the partition of sessionKey (the browser
-// session's key). The key itself is never stored: only its SHA-256.
+// session's key). The key itself is never stored: only its SHA-256. An
+// empty key is no partition: every method of its UserSession fails with
+// ErrConfig.
 func (a *TokenAcquirer) Session(sessionKey string) UserSession {
+	if sessionKey == "" {
+		return UserSession{a: a}
+	}
 	return UserSession{a: a, partition: a.sessions.Get(sessionKey)}
 }
 
-// ForUser returns a token for the session's user; see TokenAcquirer.ForUser.
+var errEmptySession = &configError{"session key", "is empty: a user's tokens need the key of the user's session"}
+
+// ForUser returns a token for the session's user: from the cache, or with
+// the user's refresh token. When the cache holds no account for the
+// session, or the provider needs the user (consent, claims, revoked refresh
+// token), the error matches ErrInteractionRequired: send the user through
+// sign-in.
 func (s UserSession) ForUser(ctx context.Context, scopes []string, opts ...CallOption) (Result, error) {
-	o := collect(opts)
+	if s.partition == "" {
+		return Result{}, errEmptySession
+	}
 	scopes = cachekey.NormalizeScopes(scopes)
 	if len(scopes) == 0 {
-		return Result{}, errors.New("identityweb: ForUser needs at least one scope of the downstream API")
+		return Result{}, misuse("ForUser needs at least one scope of the downstream API")
 	}
-	return s.a.acquire(ctx, cachekey.User, s.a.tenant(&o), scopes, s.partition, "", o)
+	return s.a.acquire(ctx, request{kind: cachekey.User, scopes: scopes, partition: s.partition, opts: collect(opts)})
 }

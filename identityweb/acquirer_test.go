@@ -89,7 +89,7 @@ func TestOnBehalfOfCached(t *testing.T) {
 func TestOnBehalfOfTokenExchange(t *testing.T) {
 	e := newEnv(t, iwt.Options{})
 	api := e.acquirer(iwt.WebAPIClientID, iwt.WebAPISecret, func(c *identityweb.Config, _ *identityweb.Options) {
-		c.OnBehalfOfGrant = identityweb.GrantTokenExchange
+		c.OnBehalfOfGrant = "token-exchange"
 	})
 	alice, _ := e.idp.UserToken(iwt.AliceUsername, iwt.WebAppClientID, iwt.WebAPIIdentifierURI, "access_as_user")
 	if _, err := api.OnBehalfOf(bg, alice, []string{"User.Read"}); err != nil {
@@ -132,7 +132,7 @@ func TestUserFlow(t *testing.T) {
 	if err != nil || graph.Metadata.Source != identityweb.SourceIdentityProvider {
 		t.Fatalf("ForUser for another resource: %v %+v", err, graph.Metadata)
 	}
-	if _, err := web.ForUser(bg, []string{"User.Read"}, identityweb.WithPartition("browser-session-1")); err != nil {
+	if _, err := web.Session("browser-session-1").ForUser(bg, []string{"User.Read"}); err != nil {
 		t.Fatal(err)
 	}
 	if n := e.idp.TokenRequests("refresh_token"); n != 1 {
@@ -185,15 +185,14 @@ func TestLongRunningOBO(t *testing.T) {
 	e := newEnv(t, iwt.Options{AccessTokenLifetime: time.Hour})
 	api := e.acquirer(iwt.WebAPIClientID, iwt.WebAPISecret)
 	alice, _ := e.idp.UserToken(iwt.AliceUsername, iwt.WebAppClientID, iwt.WebAPIIdentifierURI, "access_as_user")
-	session := identityweb.WithLongRunningSession("job-42")
-	first, err := api.OnBehalfOf(bg, alice, []string{"User.Read"}, session)
-	if err != nil {
-		t.Fatal(err)
+	key, first, err := api.StartLongRunning(bg, alice, []string{"User.Read"})
+	if err != nil || key == "" {
+		t.Fatal(key, err)
 	}
 	// Hours later the incoming token and the first OBO token have expired;
 	// the job goes on with the kept refresh token and no incoming token.
 	e.clk.Advance(3 * time.Hour)
-	later, err := api.OnBehalfOf(bg, "", []string{"User.Read"}, session)
+	later, err := api.ContinueLongRunning(bg, key, []string{"User.Read"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -203,8 +202,24 @@ func TestLongRunningOBO(t *testing.T) {
 	if e.idp.TokenRequests(iwt.GrantJWTBearer) != 1 || e.idp.TokenRequests("refresh_token") != 1 {
 		t.Fatalf("requests: obo %d refresh %d", e.idp.TokenRequests(iwt.GrantJWTBearer), e.idp.TokenRequests("refresh_token"))
 	}
-	if _, err := api.OnBehalfOf(bg, "", []string{"User.Read"}, identityweb.WithLongRunningSession("unknown")); !errors.Is(err, identityweb.ErrInteractionRequired) {
+	if _, err := api.ContinueLongRunning(bg, "unknown", []string{"User.Read"}); !errors.Is(err, identityweb.ErrInteractionRequired) {
 		t.Fatalf("unknown session: %v", err)
+	}
+	// Ended: nothing is served any more, from the cache or the refresh token.
+	if err := api.EndLongRunning(bg, key); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := api.ContinueLongRunning(bg, key, []string{"User.Read"}); !errors.Is(err, identityweb.ErrInteractionRequired) {
+		t.Fatalf("after EndLongRunning: %v", err)
+	}
+	for _, err := range []error{
+		func() error { _, _, err := api.StartLongRunning(bg, "", []string{"User.Read"}); return err }(),
+		func() error { _, err := api.ContinueLongRunning(bg, "", []string{"User.Read"}); return err }(),
+		api.EndLongRunning(bg, ""),
+	} {
+		if !errors.Is(err, identityweb.ErrConfig) {
+			t.Fatalf("misuse: %v", err)
+		}
 	}
 }
 

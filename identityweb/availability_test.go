@@ -32,7 +32,7 @@ func TestProactiveRefresh(t *testing.T) {
 			t.Fatalf("hit past refresh_on: %v %+v", err, r.Metadata)
 		}
 	}
-	a.Close() // wait for the background refresh
+	identityweb.WaitForBackground(a) // wait for the background refresh
 	if n := e.idp.TokenRequests(); n != 2 {
 		t.Fatalf("requests = %d, want 1 + exactly 1 background refresh", n)
 	}
@@ -138,7 +138,7 @@ func TestIdPDownForHours(t *testing.T) {
 		if err != nil || r.AccessToken != tok.AccessToken {
 			t.Fatalf("at +%v: %v", 11*time.Hour+time.Duration(step+1)*5*time.Minute, err)
 		}
-		a.Close() // let the background attempt finish before moving the clock
+		identityweb.WaitForBackground(a) // let the background attempt finish before moving the clock
 	}
 	attempts := 0
 	for _, r := range e.idp.Requests() {

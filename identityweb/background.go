@@ -2,10 +2,10 @@ package identityweb
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"time"
 
-	"github.com/identityweb/go-identityweb/internal/cachekey"
 	"github.com/identityweb/go-identityweb/internal/telemetry"
 )
 
@@ -17,6 +17,9 @@ type background struct {
 	running map[string]bool
 	backoff map[string]backoffState
 	wg      sync.WaitGroup
+	ctx     context.Context // cancelled by close
+	cancel  context.CancelFunc
+	closed  bool
 }
 
 type backoffState struct {
@@ -32,29 +35,49 @@ const (
 func (b *background) init() {
 	b.running = map[string]bool{}
 	b.backoff = map[string]backoffState{}
+	b.ctx, b.cancel = context.WithCancel(context.Background())
+}
+
+// close cancels the refreshes in flight and waits for them; no refresh
+// starts after it (start and close take the same lock, so one cannot slip
+// in between the cancel and the wait).
+func (b *background) close() {
+	b.mu.Lock()
+	b.closed = true
+	b.cancel()
+	b.mu.Unlock()
+	b.wg.Wait()
 }
 
 // refreshInBackground starts one background refresh of key unless one is
 // running or backing off. It copies what it needs: nothing of the caller's
 // is retained.
-func (a *TokenAcquirer) refreshInBackground(kind cachekey.Kind, tenant string, scopes []string, partition, assertion, key string, o *callOptions) {
+func (a *TokenAcquirer) refreshInBackground(s slowReq, key string) {
 	now := a.clock.Now()
 	b := &a.bg
 	b.mu.Lock()
-	if b.running[key] || now.Before(b.backoff[key].next) {
+	if b.closed || b.running[key] || now.Before(b.backoff[key].next) {
 		b.mu.Unlock()
 		return
 	}
 	b.running[key] = true
-	b.mu.Unlock()
-	s := a.slow(kind, tenant, scopes, partition, assertion, o)
-	s.force = true
 	b.wg.Add(1)
+	b.mu.Unlock()
+	s.force = true
 	go func() {
 		defer b.wg.Done()
-		ctx, cancel := context.WithTimeout(context.Background(), a.opts.BackgroundRefreshTimeout)
+		ctx, cancel := context.WithTimeout(b.ctx, a.opts.BackgroundRefreshTimeout)
 		defer cancel()
-		_, err := a.fetch(ctx, s, key)
+		start := a.clock.Now()
+		f, err := a.fetch(ctx, s, key)
+		if a.opts.OnToken != nil {
+			ev := TokenEvent{Kind: s.kind.String(), Scopes: strings.Fields(s.scopes), Background: true, Err: err,
+				Metadata: Metadata{Source: SourceIdentityProvider, RefreshReason: RefreshProactive, DurationTotal: a.clock.Now().Sub(start)}}
+			if f != nil {
+				ev.Metadata.DurationInHTTP = f.inHTTP
+			}
+			a.opts.OnToken(ctx, ev)
+		}
 		b.mu.Lock()
 		delete(b.running, key)
 		if err == nil {
@@ -76,33 +99,39 @@ func (a *TokenAcquirer) refreshInBackground(kind cachekey.Kind, tenant string, s
 	}()
 }
 
-// throttleState remembers Retry-After per request key.
+// throttleState remembers Retry-After, and the answer that carried it,
+// per request key.
 type throttleState struct {
 	mu    sync.Mutex
-	until map[string]time.Time
+	until map[string]throttled
 }
 
-func (t *throttleState) init() { t.until = map[string]time.Time{} }
+type throttled struct {
+	until time.Time
+	cause error
+}
 
-func (t *throttleState) get(key string, now time.Time) (time.Time, bool) {
+func (t *throttleState) init() { t.until = map[string]throttled{} }
+
+func (t *throttleState) get(key string, now time.Time) (time.Time, error, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	u, ok := t.until[key]
 	if !ok {
-		return time.Time{}, false
+		return time.Time{}, nil, false
 	}
-	if !now.Before(u) {
+	if !now.Before(u.until) {
 		delete(t.until, key)
-		return time.Time{}, false
+		return time.Time{}, nil, false
 	}
-	return u, true
+	return u.until, u.cause, true
 }
 
-func (t *throttleState) set(key string, until time.Time) {
+func (t *throttleState) set(key string, until time.Time, cause error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if len(t.until) > 100_000 {
 		clear(t.until)
 	}
-	t.until[key] = until
+	t.until[key] = throttled{until, cause}
 }

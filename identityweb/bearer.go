@@ -22,7 +22,8 @@ type Policy func(*Claims) error
 
 type policyError struct{ scope string }
 
-func (e *policyError) Error() string { return "identityweb: insufficient scope or role" }
+func (e *policyError) Error() string   { return "identityweb: insufficient scope or role" }
+func (e *policyError) Is(t error) bool { return t == ErrForbidden }
 
 // RequireScopes accepts user tokens carrying any of scopes in "scp" (Identity
 // Web's VerifyUserHasAnyAcceptedScope).
@@ -65,9 +66,10 @@ func RequireScopesOrRoles(scopes, roles []string) Policy {
 // RequireBearer validates the request's bearer token — signature (RS256 or
 // PS256 only), issuer (multi-tenant: tid checked against iss), audience
 // (Config.Audiences), exp/nbf with 5 minutes of skew — and applies every
-// policy. Failures answer 401 with WWW-Authenticate error="invalid_token"
-// or 403 error="insufficient_scope", with messages safe for clients.
-// Validated tokens are cached until their exp (Options.ValidatedTokenCache).
+// policy. Failures answer 401 with WWW-Authenticate error="invalid_token",
+// 403 error="insufficient_scope", or 503 when the provider's keys cannot be
+// had (the token may be fine), with messages safe for clients. Validated
+// tokens are cached until their exp (AppOptions.ValidatedTokenCache).
 func (a *App) RequireBearer(policies ...Policy) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -77,33 +79,59 @@ func (a *App) RequireBearer(policies ...Policy) func(http.Handler) http.Handler 
 				writeAPIError(w, http.StatusUnauthorized, "invalid_request", "A bearer token is required.")
 				return
 			}
-			ctx := r.Context()
-			claims, err := a.accessTokens.validate(ctx, raw)
+			ctx, err := a.ValidateToken(r.Context(), raw, policies...)
 			if err != nil {
-				if !errors.Is(err, ErrInvalidToken) {
-					a.acq.logger.LogAttrs(ctx, telemetry.LevelWarn, "identityweb: cannot validate bearer tokens now", telemetry.Err(err))
-					writeAPIError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "Try again shortly.")
-					return
-				}
-				a.acq.logger.LogAttrs(ctx, telemetry.LevelDebug, "identityweb: bearer token refused", telemetry.Err(err))
-				w.Header().Set("WWW-Authenticate", `Bearer realm="identityweb", error="invalid_token", error_description="The access token is missing or not valid."`)
-				writeAPIError(w, http.StatusUnauthorized, "invalid_token", "The access token is missing or not valid.")
+				a.replyBearerError(w, r, err)
 				return
 			}
-			for _, p := range policies {
-				if err := p(claims); err != nil {
-					var pe *policyError
-					scope := ""
-					if errors.As(err, &pe) {
-						scope = `, scope="` + pe.scope + `"`
-					}
-					w.Header().Set("WWW-Authenticate", `Bearer realm="identityweb", error="insufficient_scope"`+scope)
-					writeAPIError(w, http.StatusForbidden, "insufficient_scope", "The access token does not grant this operation.")
-					return
-				}
-			}
-			next.ServeHTTP(w, r.WithContext(context.WithValue(ctx, ctxBearer, &bearer{raw: raw, claims: claims})))
+			next.ServeHTTP(w, r.WithContext(ctx))
 		})
+	}
+}
+
+// ValidateToken validates a raw access token as RequireBearer does, for
+// servers without an http.Handler chain (gRPC interceptors, WebSocket
+// upgrades). It returns ctx carrying the token: ClaimsFromContext reads its
+// claims, and Token(ctx, OnBehalfOf, …) exchanges it. The error matches
+// ErrInvalidToken (answer 401), ErrForbidden (a policy refused it: 403) or
+// ErrUnavailable (503).
+func (a *App) ValidateToken(ctx context.Context, raw string, policies ...Policy) (context.Context, error) {
+	claims, err := a.accessTokens.validate(ctx, raw)
+	if err != nil {
+		return ctx, err
+	}
+	for _, p := range policies {
+		if err := p(claims); err != nil {
+			var pe *policyError
+			if !errors.As(err, &pe) {
+				pe = &policyError{}
+			}
+			return ctx, pe
+		}
+	}
+	return context.WithValue(ctx, ctxBearer, &bearer{raw: raw, claims: claims}), nil
+}
+
+// replyBearerError answers a refused bearer token without internals.
+func (a *App) replyBearerError(w http.ResponseWriter, r *http.Request, err error) {
+	ctx := r.Context()
+	var pe *policyError
+	switch {
+	case errors.As(err, &pe):
+		scope := ""
+		if pe.scope != "" {
+			scope = `, scope="` + pe.scope + `"`
+		}
+		w.Header().Set("WWW-Authenticate", `Bearer realm="identityweb", error="insufficient_scope"`+scope)
+		writeAPIError(w, http.StatusForbidden, "insufficient_scope", "The access token does not grant this operation.")
+	case errors.Is(err, ErrInvalidToken):
+		a.acq.logger.LogAttrs(ctx, telemetry.LevelDebug, "identityweb: bearer token refused", telemetry.Err(err))
+		w.Header().Set("WWW-Authenticate", `Bearer realm="identityweb", error="invalid_token", error_description="The access token is missing or not valid."`)
+		writeAPIError(w, http.StatusUnauthorized, "invalid_token", "The access token is missing or not valid.")
+	default:
+		a.acq.logger.LogAttrs(ctx, telemetry.LevelWarn, "identityweb: cannot validate bearer tokens now", telemetry.Err(err))
+		w.Header().Set("Retry-After", "5")
+		writeAPIError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "Try again shortly.")
 	}
 }
 
@@ -178,9 +206,13 @@ func (a *audience) UnmarshalJSON(b []byte) error {
 }
 
 // Validation errors. Their messages are safe to log; clients get only
-// "invalid_token".
+// "invalid_token" or "insufficient_scope".
 var (
+	// ErrInvalidToken: the token is not valid (format, signature, issuer,
+	// audience, lifetime).
 	ErrInvalidToken = errors.New("identityweb: invalid token")
+	// ErrForbidden: the token is valid but a Policy refused it.
+	ErrForbidden = errors.New("identityweb: insufficient scope or role")
 )
 
 type tokenError struct{ reason string }
@@ -189,26 +221,30 @@ func (e *tokenError) Error() string   { return "identityweb: invalid token: " + 
 func (e *tokenError) Is(t error) bool { return t == ErrInvalidToken }
 
 // validator validates JWTs from the provider: signature (RS256/PS256 only,
-// through go-oidc with a rate-limited key set), issuer (including Entra's
-// multi-tenant template, with tid checked against iss), audience, exp/nbf
-// with skew, and for access tokens a verified-token cache.
+// with a rate-limited key set), issuer (including Entra's multi-tenant
+// template, with tid checked against iss), audience, exp/nbf with skew,
+// and for access tokens a verified-token cache. An access token is parsed
+// once (the key set verifies and returns its payload); ID tokens, once per
+// sign-in, go through go-oidc's verifier.
 type validator struct {
 	e         *discovery.Endpoints
 	cfg       *Config
 	clock     Clock
 	skew      time.Duration
 	audiences []string
-	verifier  *oidc.IDTokenVerifier
+	verifier  *oidc.IDTokenVerifier // ID tokens only
 	keys      *jwks.Set
 	cache     *verifiedCache
 }
 
-func newValidator(e *discovery.Endpoints, cfg *Config, ks *jwks.Set, clock Clock, audiences []string, cacheSize int) *validator {
+func newValidator(e *discovery.Endpoints, cfg *Config, ks *jwks.Set, clock Clock, audiences []string, cacheSize int, idTokens bool) *validator {
 	v := &validator{e: e, cfg: cfg, clock: clock, skew: 5 * time.Minute, audiences: audiences, keys: ks}
-	v.verifier = oidc.NewVerifier("", ks, &oidc.Config{
-		SkipClientIDCheck: true, SkipIssuerCheck: true, SkipExpiryCheck: true,
-		SupportedSigningAlgs: []string{oidc.RS256, oidc.PS256},
-	})
+	if idTokens {
+		v.verifier = oidc.NewVerifier("", ks, &oidc.Config{
+			SkipClientIDCheck: true, SkipIssuerCheck: true, SkipExpiryCheck: true,
+			SupportedSigningAlgs: []string{oidc.RS256, oidc.PS256},
+		})
+	}
 	if cacheSize > 0 {
 		v.cache = newVerifiedCache(cacheSize)
 	}
@@ -222,20 +258,15 @@ func (v *validator) validate(ctx context.Context, raw string) (*Claims, error) {
 			return c, nil
 		}
 	}
-	if err := v.keys.Ready(ctx); err != nil {
-		return nil, err
-	}
 	if _, err := v.e.Metadata(ctx); err != nil {
 		return nil, err
 	}
-	tok, err := v.verifier.Verify(ctx, raw)
+	payload, err := v.verify(ctx, raw)
 	if err != nil {
-		// go-oidc flattens the key set's errors into text.
-		return nil, &tokenError{"signature, key or format: " + shorten(err.Error())}
+		return nil, err
 	}
 	var rc rawClaims
-	var payload json.RawMessage
-	if err := tok.Claims(&payload); err != nil || json.Unmarshal(payload, &rc) != nil {
+	if json.Unmarshal(payload, &rc) != nil {
 		return nil, &tokenError{"claims are not valid JSON"}
 	}
 	c, err := v.check(ctx, &rc, now)
@@ -247,6 +278,39 @@ func (v *validator) validate(ctx context.Context, raw string) (*Claims, error) {
 		v.cache.put(raw, c)
 	}
 	return c, nil
+}
+
+// verify checks the signature and returns the payload. A key set that
+// cannot be fetched is ErrUnavailable, not an invalid token.
+func (v *validator) verify(ctx context.Context, raw string) ([]byte, error) {
+	if err := v.keys.Ready(ctx); err != nil {
+		return nil, err
+	}
+	if v.verifier == nil {
+		payload, err := v.keys.VerifySignature(ctx, raw)
+		switch {
+		case err == nil:
+			return payload, nil
+		case errors.Is(err, ErrUnavailable):
+			return nil, err
+		case errors.Is(err, jwks.ErrUnknownKey):
+			return nil, &tokenError{"signed by a key the provider does not publish"}
+		default:
+			return nil, &tokenError{"signature or format: " + shorten(err.Error())}
+		}
+	}
+	tok, err := v.verifier.Verify(ctx, raw)
+	if err != nil {
+		if errors.Is(err, ErrUnavailable) {
+			return nil, err
+		}
+		return nil, &tokenError{"signature, key or format: " + shorten(err.Error())}
+	}
+	var payload json.RawMessage
+	if err := tok.Claims(&payload); err != nil {
+		return nil, &tokenError{"claims are not valid JSON"}
+	}
+	return payload, nil
 }
 
 func (v *validator) check(ctx context.Context, rc *rawClaims, now time.Time) (*Claims, error) {

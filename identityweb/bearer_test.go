@@ -8,6 +8,7 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math/big"
@@ -32,6 +33,7 @@ type fakeOP struct {
 	mu        sync.Mutex
 	keys      map[string]*rsa.PrivateKey
 	jwksCalls atomic.Int32
+	keysDown  atomic.Bool // the key set answers 500
 }
 
 var (
@@ -53,6 +55,10 @@ func newFakeOP(t testing.TB) *fakeOP {
 	})
 	mux.HandleFunc("/keys", func(w http.ResponseWriter, r *http.Request) {
 		op.jwksCalls.Add(1)
+		if op.keysDown.Load() {
+			http.Error(w, "down", http.StatusInternalServerError)
+			return
+		}
 		op.mu.Lock()
 		defer op.mu.Unlock()
 		var keys []map[string]string
@@ -89,7 +95,7 @@ func (op *fakeOP) claims(now time.Time) map[string]any {
 
 func apiOn(t testing.TB, op *fakeOP, clk identityweb.Clock, policies ...identityweb.Policy) (*identityweb.App, http.Handler) {
 	app, err := identityweb.New(identityweb.Config{Authority: op.srv.URL, ClientID: "api-client", ClientSecret: "unused"},
-		identityweb.Options{HTTPClient: op.srv.Client(), Clock: clk, Logger: quiet()})
+		identityweb.AppOptions{Options: identityweb.Options{HTTPClient: op.srv.Client(), Clock: clk, Logger: quiet()}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,30 +126,23 @@ func hs256WithPublicKey(t *testing.T, op *fakeOP, claims map[string]any) string 
 	return input + "." + base64.RawURLEncoding.EncodeToString(m.Sum(nil))
 }
 
-func TestRequireBearer(t *testing.T) {
-	op := newFakeOP(t)
-	clk := newClock()
-	_, h := apiOn(t, op, clk, identityweb.RequireScopes("read", "write"))
-	now := clk.Now()
+type bearerCase struct {
+	name  string
+	authz string
+	code  int
+}
+
+// bearerCases is the table RequireBearer and ValidateToken are both held to.
+func bearerCases(t *testing.T, op *fakeOP, now time.Time) (good string, cases []bearerCase) {
 	with := func(mut func(map[string]any)) map[string]any {
 		c := op.claims(now)
 		mut(c)
 		return c
 	}
-	good := op.sign(t, "k1", op.claims(now))
-	if w := call(h, "Bearer "+good); w.Code != 200 || w.Body.String() != "ok User One" {
-		t.Fatalf("valid token: %d %s", w.Code, w.Body)
-	}
-	if w := call(h, "bearer "+good); w.Code != 200 {
-		t.Fatal("the scheme is case-insensitive")
-	}
+	good = op.sign(t, "k1", op.claims(now))
 	parts := strings.Split(good, ".")
 	forged := parts[0] + "." + base64.RawURLEncoding.EncodeToString([]byte(`{"iss":"`+op.srv.URL+`","aud":"api-client","sub":"admin","scp":"read","exp":9999999999}`)) + "." + parts[2]
-	cases := []struct {
-		name  string
-		authz string
-		code  int
-	}{
+	return good, []bearerCase{
 		{"missing", "", 401},
 		{"basic scheme", "Basic dXNlcjpwYXNz", 401},
 		{"garbage", "Bearer not-a-jwt", 401},
@@ -155,7 +154,21 @@ func TestRequireBearer(t *testing.T) {
 		{"expired", "Bearer " + op.sign(t, "k1", with(func(c map[string]any) { c["exp"] = now.Add(-10 * time.Minute).Unix() })), 401},
 		{"not yet valid", "Bearer " + op.sign(t, "k1", with(func(c map[string]any) { c["nbf"] = now.Add(time.Hour).Unix() })), 401},
 		{"missing sub", "Bearer " + op.sign(t, "k1", with(func(c map[string]any) { delete(c, "sub") })), 401},
+		{"unknown key", "Bearer " + op.sign(t, "k9", op.claims(now)), 401},
 		{"missing scope", "Bearer " + op.sign(t, "k1", with(func(c map[string]any) { c["scp"] = "other" })), 403},
+	}
+}
+
+func TestRequireBearer(t *testing.T) {
+	op := newFakeOP(t)
+	clk := newClock()
+	_, h := apiOn(t, op, clk, identityweb.RequireScopes("read", "write"))
+	good, cases := bearerCases(t, op, clk.Now())
+	if w := call(h, "Bearer "+good); w.Code != 200 || w.Body.String() != "ok User One" {
+		t.Fatalf("valid token: %d %s", w.Code, w.Body)
+	}
+	if w := call(h, "bearer "+good); w.Code != 200 {
+		t.Fatal("the scheme is case-insensitive")
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -178,6 +191,57 @@ func TestRequireBearer(t *testing.T) {
 				t.Fatalf("the answer leaks internals or the token: %s", body)
 			}
 		})
+	}
+}
+
+// ValidateToken refuses what RequireBearer refuses, with errors that say
+// which answer to give.
+func TestValidateTokenSameTable(t *testing.T) {
+	op := newFakeOP(t)
+	clk := newClock()
+	app, _ := apiOn(t, op, clk)
+	good, cases := bearerCases(t, op, clk.Now())
+	policy := identityweb.RequireScopes("read", "write")
+	ctx, err := app.ValidateToken(t.Context(), good, policy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, ok := identityweb.ClaimsFromContext(ctx); !ok || c.Name != "User One" {
+		t.Fatalf("claims: %+v", c)
+	}
+	for _, tc := range cases {
+		raw, _ := strings.CutPrefix(tc.authz, "Bearer ")
+		_, err := app.ValidateToken(t.Context(), raw, policy)
+		want := identityweb.ErrInvalidToken
+		if tc.code == 403 {
+			want = identityweb.ErrForbidden
+		}
+		if !errors.Is(err, want) {
+			t.Errorf("%s: err = %v, want %v", tc.name, err, want)
+		}
+	}
+}
+
+// During a key rotation with the key set endpoint down, a token signed by
+// the new key may be fine: the answer is 503 (retry), never 401 (which makes
+// clients drop their token and loop re-acquiring).
+func TestKeySetDownDuringRotationIs503(t *testing.T) {
+	op := newFakeOP(t)
+	clk := newClock()
+	_, h := apiOn(t, op, clk)
+	if w := call(h, "Bearer "+op.sign(t, "k1", op.claims(clk.Now()))); w.Code != 200 {
+		t.Fatal(w.Body)
+	}
+	op.keysDown.Store(true)
+	op.mu.Lock()
+	op.keys["k2"] = opKeys[1] // published, but the endpoint is failing
+	op.mu.Unlock()
+	w := call(h, "Bearer "+op.sign(t, "k2", op.claims(clk.Now())))
+	if w.Code != http.StatusServiceUnavailable || w.Header().Get("Retry-After") == "" {
+		t.Fatalf("status = %d (Retry-After %q), want 503 while the keys cannot be fetched", w.Code, w.Header().Get("Retry-After"))
+	}
+	if strings.Contains(w.Body.String(), "identityweb:") {
+		t.Fatalf("internals leaked: %s", w.Body)
 	}
 }
 
@@ -262,7 +326,7 @@ func TestProviderDownIsNot401(t *testing.T) {
 func TestMultiTenantIssuer(t *testing.T) {
 	idp := iwt.NewServer(t, iwt.Options{})
 	app, err := identityweb.New(identityweb.Config{Instance: idp.URL + "/", TenantID: "organizations",
-		ClientID: iwt.WebAPIClientID, ClientSecret: iwt.WebAPISecret}, identityweb.Options{HTTPClient: idp.Client(), Logger: quiet()})
+		ClientID: iwt.WebAPIClientID, ClientSecret: iwt.WebAPISecret}, identityweb.AppOptions{Options: identityweb.Options{HTTPClient: idp.Client(), Logger: quiet()}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -56,57 +56,59 @@ func asChallenge(err error, scopes []string) error {
 	return out
 }
 
-// TokenForUser returns a token for the signed-in user of r's session. When
-// the user must sign in again (consent for new scopes, a claims challenge,
-// tokens gone from the cache) the error is a *ChallengeError: pass it to
-// Challenge.
-func (a *App) TokenForUser(r *http.Request, scopes ...string) (Result, error) {
-	return a.TokenForUserContext(r.Context(), scopes)
-}
-
-// TokenForUserContext is TokenForUser for a context derived from a request
-// that went through Handler (for SDKs that pass only a context along).
-func (a *App) TokenForUserContext(ctx context.Context, scopes []string, opts ...CallOption) (Result, error) {
-	key := a.sessions.Key(ctx)
-	if key == "" {
-		return Result{}, &ChallengeError{Scopes: scopes, Err: errNotSignedIn}
+// Token returns a token for a downstream API, as whom says:
+//
+//   - AsUser: the signed-in user of the request's session (ctx must come
+//     from a request that passed Handler or the app's session middleware);
+//     scopes of the downstream API.
+//   - AsApp: the app itself; exactly one scope, the resource's ".default".
+//   - OnBehalfOf: the caller of this API (ctx must come from a request that
+//     passed RequireBearer, or from ValidateToken).
+//
+// When the user must sign in again (consent for new scopes, a claims
+// challenge, tokens gone from the cache) the error is a *ChallengeError:
+// pass it to Challenge. Misuse (a context without a session or a bearer
+// token, wrong scopes) matches ErrConfig.
+func (a *App) Token(ctx context.Context, as Identity, scopes []string, opts ...CallOption) (Result, error) {
+	switch as {
+	case AsApp:
+		if len(scopes) != 1 {
+			return Result{}, misuse("a token AsApp needs exactly one scope, the resource's \".default\"")
+		}
+		return a.acq.ForApp(ctx, scopes[0], opts...)
+	case OnBehalfOf:
+		b, ok := ctx.Value(ctxBearer).(*bearer)
+		if !ok || b.raw == "" {
+			return Result{}, misuse("a token OnBehalfOf needs a context that passed RequireBearer or ValidateToken")
+		}
+		res, err := a.acq.OnBehalfOf(ctx, b.raw, scopes, opts...)
+		return res, asChallenge(err, scopes)
+	case AsUser:
+		key := a.sessions.Key(ctx)
+		if key == "" {
+			if !a.sessions.Loaded(ctx) {
+				return Result{}, misuse("a token AsUser needs a context that passed the session middleware (App.Handler)")
+			}
+			return Result{}, &ChallengeError{Scopes: append([]string(nil), scopes...), Err: errNotSignedIn}
+		}
+		res, err := a.acq.Session(key).ForUser(ctx, scopes, opts...)
+		return res, asChallenge(err, scopes)
 	}
-	res, err := a.acq.Session(key).ForUser(ctx, scopes, opts...)
-	return res, asChallenge(err, scopes)
+	return Result{}, misuse("unknown Identity")
 }
 
-// TokenForApp returns an app token for scope ("…/.default").
-func (a *App) TokenForApp(r *http.Request, scope string) (Result, error) {
-	return a.acq.ForApp(r.Context(), scope)
-}
-
-// TokenOnBehalfOf exchanges the bearer token RequireBearer validated for a
-// token to a downstream API. A downstream claims challenge or missing
-// consent comes back as a *ChallengeError: Challenge replies to the caller
-// with the WWW-Authenticate header it can act on.
-func (a *App) TokenOnBehalfOf(r *http.Request, scopes ...string) (Result, error) {
-	return a.TokenOnBehalfOfContext(r.Context(), scopes)
-}
-
-// TokenOnBehalfOfContext is TokenOnBehalfOf for a context derived from a
-// request that passed RequireBearer.
-func (a *App) TokenOnBehalfOfContext(ctx context.Context, scopes []string, opts ...CallOption) (Result, error) {
-	b, ok := ctx.Value(ctxBearer).(*bearer)
-	if !ok {
-		return Result{}, errors.New("identityweb: on-behalf-of needs a request context that passed RequireBearer")
-	}
-	res, err := a.acq.OnBehalfOf(ctx, b.raw, scopes, opts...)
-	return res, asChallenge(err, scopes)
-}
-
-// Challenge answers an error of TokenForUser, TokenOnBehalfOf or a
-// downstream client: a browser user goes back through sign-in (with the
+// Challenge answers an error of Token or of a downstream client: a browser user goes back through sign-in (with the
 // extra scopes or claims) and returns to the same page; an API's caller
 // gets 401/403 with a WWW-Authenticate challenge; throttling gives 503 with
-// Retry-After; anything else a 503 without internals. It never writes an
-// error's text to the client.
+// Retry-After; a configuration error 500; anything else 503. It never
+// writes an error's text to the client.
 func (a *App) Challenge(w http.ResponseWriter, r *http.Request, err error) {
 	ctx := r.Context()
+	if err == nil {
+		a.acq.logger.LogAttrs(ctx, telemetry.LevelWarn, "identityweb: Challenge called without an error")
+		http.Error(w, "Internal server error.", http.StatusInternalServerError)
+		return
+	}
 	var ce *ChallengeError
 	errors.As(err, &ce)
 	var te *ThrottledError
@@ -126,8 +128,12 @@ func (a *App) Challenge(w http.ResponseWriter, r *http.Request, err error) {
 		secs := int(te.RetryAfter.Sub(a.acq.clock.Now()).Seconds()) + 1
 		w.Header().Set("Retry-After", strconv.Itoa(max(secs, 1)))
 		http.Error(w, "Service temporarily unavailable.", http.StatusServiceUnavailable)
+	case errors.Is(err, ErrConfig):
+		a.acq.logger.LogAttrs(ctx, telemetry.LevelError, "identityweb: token acquisition is misconfigured", telemetry.Err(err))
+		http.Error(w, "Internal server error.", http.StatusInternalServerError)
 	default:
 		a.acq.logger.LogAttrs(ctx, telemetry.LevelWarn, "identityweb: token acquisition failed", telemetry.Err(err))
+		w.Header().Set("Retry-After", "5")
 		http.Error(w, "Service temporarily unavailable.", http.StatusServiceUnavailable)
 	}
 }

@@ -62,13 +62,13 @@ type Config struct {
 	ClientCredentials []CredentialDescription `json:"ClientCredentials"`
 }
 
-// DefaultInstance is Entra ID's public cloud instance.
-const DefaultInstance = "https://login.microsoftonline.com/"
+// defaultInstance is Entra ID's public cloud instance.
+const defaultInstance = "https://login.microsoftonline.com/"
 
 // On-behalf-of grant names for Config.OnBehalfOfGrant.
 const (
-	GrantJWTBearer     = "jwt-bearer"
-	GrantTokenExchange = "token-exchange"
+	grantJWTBearer     = "jwt-bearer"
+	grantTokenExchange = "token-exchange"
 )
 
 // ErrConfig is matched (errors.Is) by every configuration error.
@@ -92,15 +92,15 @@ func (c *Config) validate() error {
 		}
 		c.Authority = strings.TrimRight(c.Authority, "/")
 		if c.OnBehalfOfGrant == "" {
-			c.OnBehalfOfGrant = GrantTokenExchange
+			c.OnBehalfOfGrant = grantTokenExchange
 		}
 	} else {
 		if c.Instance == "" {
-			c.Instance = DefaultInstance
+			c.Instance = defaultInstance
 		}
 		u, err := url.Parse(c.Instance)
 		if err != nil || u.Host == "" || u.Scheme != "https" && !isLoopbackHost(u.Hostname()) {
-			return &configError{"Instance", fmt.Sprintf("must be an https URL such as %q", DefaultInstance)}
+			return &configError{"Instance", fmt.Sprintf("must be an https URL such as %q", defaultInstance)}
 		}
 		if !strings.HasSuffix(c.Instance, "/") {
 			c.Instance += "/"
@@ -112,7 +112,7 @@ func (c *Config) validate() error {
 			return &configError{"TenantId", "must be a tenant id or domain, without '/'"}
 		}
 		if c.OnBehalfOfGrant == "" {
-			c.OnBehalfOfGrant = GrantJWTBearer
+			c.OnBehalfOfGrant = grantJWTBearer
 		}
 	}
 	def := func(p *string, v string) {
@@ -132,7 +132,7 @@ func (c *Config) validate() error {
 	if len(c.Audiences) == 0 {
 		c.Audiences = []string{c.ClientID, "api://" + c.ClientID}
 	}
-	if c.OnBehalfOfGrant != GrantJWTBearer && c.OnBehalfOfGrant != GrantTokenExchange {
+	if c.OnBehalfOfGrant != grantJWTBearer && c.OnBehalfOfGrant != grantTokenExchange {
 		return &configError{"OnBehalfOfGrant", `must be "jwt-bearer" or "token-exchange"`}
 	}
 	return nil

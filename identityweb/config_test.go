@@ -20,7 +20,6 @@ func TestConfigValidation(t *testing.T) {
 		{"http instance", identityweb.Config{Instance: "http://login.example/", ClientID: "c", TenantID: "t", ClientSecret: "s"}, "Instance"},
 		{"bad authority", identityweb.Config{Authority: "not a url", ClientID: "c", ClientSecret: "s"}, "Authority"},
 		{"bad OBO grant", identityweb.Config{ClientID: "c", TenantID: "t", ClientSecret: "s", OnBehalfOfGrant: "magic"}, "OnBehalfOfGrant"},
-		{"no credential", identityweb.Config{ClientID: "c", TenantID: "t"}, "ClientCredentials"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -29,6 +28,15 @@ func TestConfigValidation(t *testing.T) {
 				t.Fatalf("err = %v, want a config error naming %s", err, tc.field)
 			}
 		})
+	}
+	// No credential: the acquirer builds (a web API may only validate
+	// tokens) and acquisition fails with ErrConfig naming the setting.
+	a, err := identityweb.NewTokenAcquirer(identityweb.Config{ClientID: "c", TenantID: "t"}, identityweb.Options{})
+	if err != nil {
+		t.Fatalf("no credential: %v", err)
+	}
+	if _, err := a.ForApp(t.Context(), "api://x/.default"); !errors.Is(err, identityweb.ErrConfig) || !strings.Contains(err.Error(), "ClientCredentials") {
+		t.Fatalf("acquisition without a credential: %v", err)
 	}
 	// Loopback http is allowed (development providers), as is the default instance.
 	for _, cfg := range []identityweb.Config{

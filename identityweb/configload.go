@@ -3,6 +3,7 @@ package identityweb
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/identityweb/go-identityweb/certsource"
+	"github.com/identityweb/go-identityweb/internal/oauth"
 )
 
 // CredentialDescription is one entry of Config.ClientCredentials, named as
@@ -32,18 +34,22 @@ type CredentialDescription struct {
 }
 
 // LoadConfig reads section (for example "AzureAd") of an appsettings.json
-// style file, then applies the environment (see ConfigFromEnv). An empty
-// path reads the environment only.
+// style file, then applies the environment: "{section}__{Field}" variables
+// as .NET names them (AzureAd__ClientId, AzureAd__Scopes as a
+// space-separated list), then the Azure SDK's AZURE_TENANT_ID,
+// AZURE_CLIENT_ID, AZURE_CLIENT_SECRET and AZURE_CLIENT_CERTIFICATE_PATH
+// where the field is still empty. An empty path reads the environment
+// only. Errors match ErrConfig.
 func LoadConfig(path, section string) (Config, error) {
 	var cfg Config
 	if path != "" {
 		b, err := os.ReadFile(path)
 		if err != nil {
-			return cfg, fmt.Errorf("identityweb: reading the configuration: %w", err)
+			return cfg, &configError{path, "cannot be read: " + oauth.Sanitize(err)}
 		}
 		var doc map[string]json.RawMessage
 		if err := json.Unmarshal(b, &doc); err != nil {
-			return cfg, fmt.Errorf("identityweb: %s is not valid JSON: %w", path, err)
+			return cfg, &configError{path, "is not valid JSON: " + err.Error()}
 		}
 		raw, ok := doc[section]
 		if !ok {
@@ -54,23 +60,19 @@ func LoadConfig(path, section string) (Config, error) {
 			}
 		}
 		if !ok {
-			return cfg, fmt.Errorf("identityweb: %s has no %q section", path, section)
+			return cfg, &configError{path, fmt.Sprintf("has no %q section", section)}
 		}
 		dec := json.NewDecoder(bytes.NewReader(raw))
 		if err := dec.Decode(&cfg); err != nil {
-			return cfg, fmt.Errorf("identityweb: the %q section: %w", section, err)
+			return cfg, &configError{section, err.Error()}
 		}
 	}
-	ConfigFromEnv(&cfg, section)
+	applyEnv(&cfg, section)
 	return cfg, nil
 }
 
-// ConfigFromEnv overrides cfg from the environment: "{section}__{Field}"
-// variables as .NET names them (AzureAd__ClientId, AzureAd__Scopes as a
-// space-separated list), then the Azure SDK's AZURE_TENANT_ID,
-// AZURE_CLIENT_ID, AZURE_CLIENT_SECRET and AZURE_CLIENT_CERTIFICATE_PATH
-// where the field is still empty.
-func ConfigFromEnv(cfg *Config, section string) {
+// applyEnv overrides cfg from the environment (see LoadConfig).
+func applyEnv(cfg *Config, section string) {
 	v := reflect.ValueOf(cfg).Elem()
 	t := v.Type()
 	for i := 0; i < t.NumField(); i++ {
@@ -117,6 +119,10 @@ func lookupEnvFold(name string) (string, bool) {
 	return "", false
 }
 
+// errNoCredential: the configuration names no credential. Not an error
+// until a token is acquired (a web API may only validate tokens).
+var errNoCredential = errors.New("identityweb: no client credential configured")
+
 // credentialFromConfig builds ClientCredentials: every entry that loads, in
 // order, as a certsource.Chain (an entry that fails at start is skipped, as
 // Identity Web does); or ClientSecret.
@@ -160,5 +166,5 @@ func credentialFromConfig(cfg *Config, logger *slog.Logger) (certsource.Credenti
 	if cfg.ClientSecret != "" {
 		return certsource.NewSecret(cfg.ClientSecret)
 	}
-	return nil, &configError{"ClientCredentials", "no credential: add a ClientCredentials entry (a certificate), set Options.Credential, or for development ClientSecret"}
+	return nil, errNoCredential
 }

@@ -14,14 +14,14 @@
 // /signout, /signout-callback-oidc):
 //
 //	cfg, err := identityweb.LoadConfig("appsettings.json", "AzureAd") // environment overrides
-//	app, err := identityweb.New(cfg, identityweb.Options{Cache: cache})  // scs sessions in memory by default
+//	app, err := identityweb.New(cfg, identityweb.AppOptions{})          // scs sessions in memory by default
 //	mux.Handle("/", app.RequireUser(home))
 //	http.ListenAndServe(":8080", app.Handler(mux))
 //
 // In a handler, a token for the signed-in user, and a way back through
 // sign-in when consent or claims are missing:
 //
-//	res, err := app.TokenForUser(r, "api://todo/Todo.Read")
+//	res, err := app.Token(r.Context(), identityweb.AsUser, []string{"api://todo/Todo.Read"})
 //	if err != nil {
 //		app.Challenge(w, r, err)
 //		return
@@ -35,7 +35,7 @@
 //
 //	mux.Handle("/todos", app.RequireBearer(identityweb.RequireScopes("access_as_user"))(todos))
 //	claims, _ := identityweb.ClaimsFromContext(r.Context())
-//	res, err := app.TokenOnBehalfOf(r, "api://graph/User.Read")
+//	res, err := app.Token(r.Context(), identityweb.OnBehalfOf, []string{"api://graph/User.Read"})
 //
 // # Token acquisition
 //
@@ -53,11 +53,11 @@
 //
 // Every Result carries Metadata (source, cache level, refresh reason, time
 // in cache and in HTTP); the same figures go out as OpenTelemetry metrics
-// (MetricAcquisitions, MetricDuration, MetricIdPRequests,
-// MetricRefreshFailures) through Options.MeterProvider.
+// through Options.MeterProvider, and to Options.OnToken for every
+// acquisition and background refresh.
 //
 // Availability, by default: one entry per token and an O(1) cache hit that
-// allocates once; one request per missing token whatever the number of
+// allocates nothing; one request per missing token whatever the number of
 // concurrent callers; past a token's refresh_on (Entra's refresh_in, or half
 // the lifetime from 2 hours) the cached token is served while one background
 // request renews it, backing off when the provider is down; when the
@@ -67,18 +67,26 @@
 // with *ThrottledError until it passes; a certificate-class AADSTS error makes
 // the credential reload once and the request retry.
 //
-// Errors are *OAuthError (with the AADSTS codes, correlation id and claims)
-// matching ErrInteractionRequired (send the user to sign in) or
-// ErrInvalidClient, *ThrottledError matching ErrThrottled, and ErrConfig for
-// configuration mistakes. No error, log line or metric holds a token, an
-// assertion or a secret.
+// Errors a caller acts on: ErrInteractionRequired (send the user through
+// sign-in: App.Challenge does), ErrUnavailable (retry later: the provider,
+// its keys or the credential source are down), ErrThrottled
+// (*ThrottledError: wait until RetryAfter), ErrInvalidClient (the app's
+// credential is refused), ErrConfig (a configuration or calling mistake),
+// and for bearer tokens ErrInvalidToken (401) and ErrForbidden (403).
+// *OAuthError carries the provider's answer (AADSTS codes, correlation id,
+// claims). No error, log line or metric holds a token, an assertion or a
+// secret, and no request or caller's mistake makes the library panic.
 //
 // # Web apps and web APIs
 //
-// App (New) adds sign-in for browsers — Handler, RequireUser, Challenge,
-// TokenForUser — with sessions kept by package session; bearer-token
-// protection for APIs — RequireBearer with RequireScopes, RequireRoles,
-// RequireScopesOrRoles, ClaimsFromContext, TokenOnBehalfOf; and
-// DownstreamClient, an *http.Client that adds tokens and handles claims
-// challenges. Every middleware is func(http.Handler) http.Handler.
+// New takes AppOptions: the acquisition Options plus what only a web app
+// reads (sessions, sign-in hooks, redirects, bearer validation). App adds
+// sign-in for browsers — Handler (or Routes under the app's own session
+// middleware), RequireUser, Challenge — with sessions kept by package
+// session; bearer-token protection — RequireBearer with RequireScopes,
+// RequireRoles, RequireScopesOrRoles, ClaimsFromContext, and ValidateToken
+// for servers without handlers; tokens for downstream APIs — Token as the
+// user, the app or on behalf of the caller, and DownstreamClient, an
+// *http.Client that adds them and handles claims challenges. Every
+// middleware is func(http.Handler) http.Handler.
 package identityweb

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -21,6 +22,19 @@ const (
 	AsApp                      // the app itself (client credentials)
 	OnBehalfOf                 // the caller of this API (OBO, after RequireBearer)
 )
+
+// String names the identity.
+func (i Identity) String() string {
+	switch i {
+	case AsUser:
+		return "user"
+	case AsApp:
+		return "app"
+	case OnBehalfOf:
+		return "on_behalf_of"
+	}
+	return "unknown"
+}
 
 // DownstreamAPI describes an API this app calls (Identity Web's
 // DownstreamApis configuration).
@@ -42,15 +56,28 @@ type DownstreamAPI struct {
 // user or caller of the request's context (make outgoing requests with
 // http.NewRequestWithContext(r.Context(), …)). A 401 with a claims
 // challenge is retried once with the claims when no user is involved; for a
-// user it becomes a *ChallengeError (pass it to Challenge).
-func (a *App) DownstreamClient(api DownstreamAPI) *http.Client {
+// user it becomes a *ChallengeError (pass it to Challenge). api is checked
+// here, once: the error matches ErrConfig.
+func (a *App) DownstreamClient(api DownstreamAPI) (*http.Client, error) {
+	u, err := url.Parse(api.BaseURL)
+	switch {
+	case api.BaseURL == "" || err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") || u.User != nil:
+		return nil, &configError{"DownstreamAPI.BaseURL", "must be an absolute http(s) URL without user info, such as https://api.contoso.com/v1"}
+	case api.As != AsUser && api.As != AsApp && api.As != OnBehalfOf:
+		return nil, &configError{"DownstreamAPI.As", "must be AsUser, AsApp or OnBehalfOf"}
+	case api.As == AsApp && len(api.Scopes) != 1:
+		return nil, &configError{"DownstreamAPI.Scopes", "AsApp needs exactly one scope, the resource's \".default\""}
+	case len(api.Scopes) == 0:
+		return nil, &configError{"DownstreamAPI.Scopes", "needs at least one scope of the API"}
+	}
+	api.Scopes = append([]string(nil), api.Scopes...)
 	if api.Transport == nil {
 		api.Transport = http.DefaultTransport
 	}
 	if api.Timeout <= 0 {
 		api.Timeout = 30 * time.Second
 	}
-	return &http.Client{Timeout: api.Timeout, Transport: &downstreamTransport{a: a, api: api}}
+	return &http.Client{Timeout: api.Timeout, Transport: &downstreamTransport{a: a, api: api}}, nil
 }
 
 type downstreamTransport struct {
@@ -106,32 +133,11 @@ func (t *downstreamTransport) send(req *http.Request, token string) (*http.Respo
 }
 
 func (t *downstreamTransport) token(req *http.Request, claims string) (Result, error) {
-	ctx := req.Context()
 	var opts []CallOption
 	if claims != "" {
 		opts = append(opts, WithClaims(claims))
 	}
-	switch t.api.As {
-	case AsApp:
-		if len(t.api.Scopes) != 1 {
-			return Result{}, errors.New("identityweb: an AsApp downstream API needs exactly one \".default\" scope")
-		}
-		return t.a.acq.ForApp(ctx, t.api.Scopes[0], opts...)
-	case OnBehalfOf:
-		b, ok := ctx.Value(ctxBearer).(*bearer)
-		if !ok {
-			return Result{}, errors.New("identityweb: an OnBehalfOf downstream call needs a request context that passed RequireBearer")
-		}
-		res, err := t.a.acq.OnBehalfOf(ctx, b.raw, t.api.Scopes, opts...)
-		return res, asChallenge(err, t.api.Scopes)
-	default:
-		key := t.a.sessions.Key(ctx)
-		if key == "" {
-			return Result{}, &ChallengeError{Scopes: t.api.Scopes, Err: errNotSignedIn}
-		}
-		res, err := t.a.acq.Session(key).ForUser(ctx, t.api.Scopes, opts...)
-		return res, asChallenge(err, t.api.Scopes)
-	}
+	return t.a.Token(req.Context(), t.api.As, t.api.Scopes, opts...)
 }
 
 // claimsChallenge finds error="insufficient_claims" and its base64 claims

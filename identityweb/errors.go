@@ -2,10 +2,13 @@ package identityweb
 
 import (
 	"errors"
+
 	"fmt"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/identityweb/go-identityweb/internal/oauth"
 )
 
 // Sentinel errors, matched with errors.Is.
@@ -20,7 +23,29 @@ var (
 	// ErrThrottled: the provider asked to wait (429/503 with Retry-After);
 	// identical requests fail fast until then. See *ThrottledError.
 	ErrThrottled = errors.New("identityweb: throttled by the identity provider")
+	// ErrUnavailable: retry later. The identity provider, its discovery
+	// document or signing keys could not be reached or answered 5xx after
+	// the retry, or the credential source is down. Web APIs answer 503, not
+	// 401: the caller's token may be fine.
+	ErrUnavailable = oauth.ErrUnavailable
 )
+
+// misuse is a caller's mistake (a missing argument); it matches ErrConfig.
+func misuse(msg string) error { return &configError{"call", msg} }
+
+// validTenant accepts a tenant id (GUID) or a domain name: nothing that
+// could change a URL's path or a cache key's structure.
+func validTenant(t string) bool {
+	if len(t) == 0 || len(t) > 253 {
+		return false
+	}
+	for _, c := range t {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
 
 // OAuthError is an error answer from the token endpoint. Its message never
 // contains a token or secret.
@@ -80,9 +105,12 @@ func (e *OAuthError) AADSTS() int {
 
 // Is matches the sentinels: ErrInteractionRequired for interaction_required,
 // consent_required, login_required and (on user flows) invalid_grant;
-// ErrInvalidClient for invalid_client and unauthorized_client.
+// ErrInvalidClient for invalid_client and unauthorized_client;
+// ErrUnavailable for a 5xx answer.
 func (e *OAuthError) Is(target error) bool {
 	switch target {
+	case ErrUnavailable:
+		return e.StatusCode >= 500
 	case ErrInteractionRequired:
 		switch e.Code {
 		case "interaction_required", "consent_required", "login_required":

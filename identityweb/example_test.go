@@ -89,7 +89,7 @@ func ExampleTokenAcquirer_AppTokenSource() {
 }
 
 // A web app: Handler serves the sign-in routes and sessions, RequireUser
-// protects pages, TokenForUser gets tokens for downstream APIs, and
+// protects pages, Token gets tokens for downstream APIs, and
 // Challenge sends the user through sign-in when consent or claims are
 // needed.
 func ExampleApp_RequireUser() {
@@ -98,14 +98,14 @@ func ExampleApp_RequireUser() {
 	app, err := identityweb.New(identityweb.Config{
 		Instance: idp.URL + "/", TenantID: identitywebtest.DefaultTenantID,
 		ClientID: identitywebtest.WebAppClientID, ClientSecret: identitywebtest.WebAppSecret,
-	}, identityweb.Options{HTTPClient: idp.Client()})
+	}, identityweb.AppOptions{Options: identityweb.Options{HTTPClient: idp.Client()}})
 	if err != nil {
 		panic(err)
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/", app.RequireUser(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		acct, _ := identityweb.AccountFromContext(r.Context())
-		res, err := app.TokenForUser(r, identitywebtest.WebAPIIdentifierURI+"/access_as_user")
+		res, err := app.Token(r.Context(), identityweb.AsUser, []string{identitywebtest.WebAPIIdentifierURI + "/access_as_user"})
 		if err != nil {
 			app.Challenge(w, r, err) // consent, claims, lost cache: back through sign-in
 			return
@@ -131,7 +131,7 @@ func ExampleApp_RequireBearer() {
 	api, err := identityweb.New(identityweb.Config{
 		Instance: idp.URL + "/", TenantID: identitywebtest.DefaultTenantID,
 		ClientID: identitywebtest.WebAPIClientID, ClientSecret: identitywebtest.WebAPISecret,
-	}, identityweb.Options{HTTPClient: idp.Client()})
+	}, identityweb.AppOptions{Options: identityweb.Options{HTTPClient: idp.Client()}})
 	if err != nil {
 		panic(err)
 	}
@@ -167,10 +167,13 @@ func ExampleApp_DownstreamClient() {
 	app, _ := identityweb.New(identityweb.Config{
 		Instance: idp.URL + "/", TenantID: identitywebtest.DefaultTenantID,
 		ClientID: identitywebtest.DaemonClientID, ClientSecret: identitywebtest.DaemonSecret,
-	}, identityweb.Options{HTTPClient: idp.Client()})
-	client := app.DownstreamClient(identityweb.DownstreamAPI{
+	}, identityweb.AppOptions{Options: identityweb.Options{HTTPClient: idp.Client()}})
+	client, err := app.DownstreamClient(identityweb.DownstreamAPI{
 		BaseURL: downstream.URL, Scopes: []string{identitywebtest.WebAPIIdentifierURI + "/.default"}, As: identityweb.AsApp,
 	})
+	if err != nil {
+		panic(err)
+	}
 	resp, err := client.Get(downstream.URL + "/items")
 	if err != nil {
 		panic(err)

@@ -36,3 +36,7 @@ func FillForTest(a *TokenAcquirer, kind byte, n int) {
 		a.cache.Set(context.Background(), a.keys.Token(k, a.cfg.TenantID, []string{scope}, partition), val, 24*time.Hour)
 	}
 }
+
+// WaitForBackground waits for the acquirer's background refreshes in
+// flight, without cancelling them as Close does.
+func WaitForBackground(a *TokenAcquirer) { a.bg.wg.Wait() }

@@ -63,7 +63,7 @@ func (a *TokenAcquirer) fetchOBO(ctx context.Context, s slowReq, key string, off
 	}
 	var form url.Values
 	grant := a.cfg.OnBehalfOfGrant
-	if grant == GrantTokenExchange {
+	if grant == grantTokenExchange {
 		form = url.Values{"grant_type": {"urn:ietf:params:oauth:grant-type:token-exchange"}, "subject_token": {s.assertion},
 			"subject_token_type": {"urn:ietf:params:oauth:token-type:access_token"}, "scope": {scope}}
 	} else {
@@ -174,7 +174,7 @@ func (a *TokenAcquirer) lookupFresh(ctx context.Context, key string) (cacheentry
 	if err != nil || !ok {
 		return cacheentry.Token{}, false
 	}
-	return cacheentry.DecodeToken(b, false)
+	return cacheentry.DecodeToken(b, false, false)
 }
 
 // distributedLock takes the cache's lock on name when the cache can lock
@@ -234,10 +234,16 @@ type AuthCode struct {
 // and the account read from it.
 func (s UserSession) RedeemCode(ctx context.Context, code AuthCode, scopes []string, opts ...CallOption) (Result, error) {
 	a := s.a
+	if s.partition == "" {
+		return Result{}, errEmptySession
+	}
 	o := collect(opts)
 	start := a.clock.Now()
 	scopes = cachekey.NormalizeScopes(scopes)
-	tenant := a.tenant(&o)
+	tenant, err := a.tenant(&o)
+	if err != nil {
+		return Result{}, err
+	}
 	endpoint, err := a.endpoints.Token(ctx, tenant)
 	if err != nil {
 		return Result{}, err
@@ -272,11 +278,17 @@ func (s UserSession) RedeemCode(ctx context.Context, code AuthCode, scopes []str
 	out.Metadata = Metadata{Source: SourceIdentityProvider, RefreshReason: RefreshNoCachedToken, DurationInHTTP: inHTTP,
 		DurationTotal: a.clock.Now().Sub(start)}
 	a.metrics.Acquired(ctx, cachekey.User, uint8(SourceIdentityProvider), uint8(CacheLevelNone), out.Metadata.DurationTotal)
+	if a.opts.OnToken != nil {
+		a.opts.OnToken(ctx, TokenEvent{Kind: cachekey.User.String(), Scopes: scopes, Metadata: out.Metadata})
+	}
 	return out, nil
 }
 
 // Account returns the account cached for the session, if any.
 func (s UserSession) Account(ctx context.Context) (Account, bool) {
+	if s.partition == "" {
+		return Account{}, false
+	}
 	rt, ok := s.a.loadRefresh(ctx, cachekey.User, s.partition)
 	return rt.Account, ok
 }
@@ -284,12 +296,20 @@ func (s UserSession) Account(ctx context.Context) (Account, bool) {
 // RemoveAccount deletes the session's refresh token, account and access
 // tokens from the cache (sign-out).
 func (s UserSession) RemoveAccount(ctx context.Context) error {
-	a := s.a
-	unlock := a.partitionLock(s.partition)
+	if s.partition == "" {
+		return errEmptySession
+	}
+	return s.a.removePartition(ctx, cachekey.User, s.partition)
+}
+
+// removePartition deletes a partition's refresh token and the access tokens
+// it lists.
+func (a *TokenAcquirer) removePartition(ctx context.Context, kind cachekey.Kind, partition string) error {
+	unlock := a.partitionLock(partition)
 	defer unlock()
-	rt, _ := a.loadRefresh(ctx, cachekey.User, s.partition)
+	rt, _ := a.loadRefresh(ctx, kind, partition)
 	var first error
-	for _, k := range append(rt.ATKeys, a.keys.Refresh(cachekey.User, s.partition)) {
+	for _, k := range append(rt.ATKeys, a.keys.Refresh(kind, partition)) {
 		if err := a.cache.Delete(ctx, k); err != nil && first == nil {
 			first = err
 		}
@@ -377,6 +397,9 @@ func (a *TokenAcquirer) retryDelay() time.Duration {
 }
 
 func (a *TokenAcquirer) postOnce(ctx context.Context, call tokenCall) (*oauth.TokenResponse, time.Duration, error) {
+	if a.cred == nil {
+		return nil, 0, &configError{"ClientCredentials", "no client credential: add a ClientCredentials entry (a certificate), set Options.Credential, or for development ClientSecret"}
+	}
 	auth, err := a.cred.ClientAuth(ctx, certsource.AuthRequest{ClientID: a.cfg.ClientID, TokenEndpoint: call.endpoint, Now: a.clock.Now()})
 	if err != nil {
 		return nil, 0, &credentialError{err}
@@ -431,3 +454,9 @@ func (e *credentialError) Error() string {
 	return "identityweb: the client credential is not available: " + oauth.Sanitize(e.err)
 }
 func (e *credentialError) Unwrap() error { return e.err }
+
+// Is matches ErrUnavailable when the source is down (not when its material
+// is bad or misconfigured).
+func (e *credentialError) Is(t error) bool {
+	return t == ErrUnavailable && !errors.Is(e.err, certsource.ErrBadCertificate) && !errors.Is(e.err, ErrConfig)
+}

@@ -35,11 +35,11 @@ func TestProtectedAPICallsDownstreamOnBehalfOf(t *testing.T) {
 	}))
 	defer graph.Close()
 	api, err := identityweb.New(identityweb.Config{Instance: idp.URL + "/", TenantID: tenant, ClientID: iwt.WebAPIClientID, ClientSecret: iwt.WebAPISecret},
-		identityweb.Options{HTTPClient: idp.Client(), Logger: quiet()})
+		identityweb.AppOptions{Options: identityweb.Options{HTTPClient: idp.Client(), Logger: quiet()}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := api.DownstreamClient(identityweb.DownstreamAPI{BaseURL: graph.URL, Scopes: []string{"User.Read"}, As: identityweb.OnBehalfOf})
+	g, _ := api.DownstreamClient(identityweb.DownstreamAPI{BaseURL: graph.URL, Scopes: []string{"User.Read"}, As: identityweb.OnBehalfOf})
 	srv := httptest.NewServer(api.RequireBearer(identityweb.RequireScopes("access_as_user"))(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		req, _ := http.NewRequestWithContext(r.Context(), http.MethodGet, graph.URL+"/me", nil)
 		resp, err := g.Do(req)

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"time"
 
 	"go.opentelemetry.io/otel/metric"
@@ -14,19 +15,23 @@ import (
 	"github.com/identityweb/go-identityweb/session"
 )
 
-// Options tune a TokenAcquirer. The zero value is safe: every field has a
+// Options configure token acquisition: NewTokenAcquirer takes them, and New
+// takes them inside AppOptions. The zero value is safe: every field has a
 // documented default.
 type Options struct {
 	// HTTPClient sends every request to the identity provider. Default: a
 	// client shared by all acquirers of the process, with a 30 s timeout.
 	HTTPClient *http.Client
-	// Clock. Default: SystemClock.
+	// Clock. Default: the system clock.
 	Clock Clock
 	// Cache stores tokens. Default: a cachestore.Memory with its defaults
 	// (256 MiB). Give a cachestore.Tiered over Redis to share tokens between
 	// instances.
 	Cache cachestore.Store
-	// Credential authenticates the app. Default: Config.ClientSecret.
+	// Credential authenticates the app. Default: built from
+	// Config.ClientCredentials or Config.ClientSecret; with neither, token
+	// acquisition fails with ErrConfig (a web API that only validates
+	// tokens needs none).
 	Credential certsource.Credential
 	// Logger receives warnings and errors (and debug details when enabled).
 	// Tokens, assertions and secrets are never logged. Default: slog.Default().
@@ -34,8 +39,19 @@ type Options struct {
 	// EnablePIILogging adds user identifiers (oid, username) to log lines.
 	// Default: off.
 	EnablePIILogging bool
-	// MeterProvider receives OpenTelemetry metrics. Default: a no-op provider.
+	// MeterProvider receives OpenTelemetry metrics. Default: a no-op
+	// provider. Instruments: identityweb.token.acquisitions (counter),
+	// identityweb.token.duration (histogram, s), identityweb.idp.requests
+	// (counter) and identityweb.token.background_refresh.failures (counter);
+	// attributes kind (app, obo, user, long_running), source (cache,
+	// identity_provider), cache_level (l1, l2, none), grant, outcome. No
+	// attribute ever holds a token, a user or a session.
 	MeterProvider metric.MeterProvider
+	// OnToken is called after every acquisition — served from the cache or
+	// the provider, failed or not — and after every background refresh
+	// (TokenEvent.Background), on the goroutine that did the work. It must
+	// be fast and must not retain the event's Scopes. Default: none.
+	OnToken func(ctx context.Context, e TokenEvent)
 	// ExpiryBuffer: an access token counts as expired this long before its
 	// exp. Default: 5 minutes.
 	ExpiryBuffer time.Duration
@@ -50,23 +66,58 @@ type Options struct {
 	// RefreshLockWait bounds the wait for another instance's refresh of the
 	// same user (the distributed lock of a shared cache). Default: 30 s.
 	RefreshLockWait time.Duration
+}
 
-	// Web apps and APIs (New):
+// AppOptions configure a web app or web API (New): token acquisition, and
+// what only the web app reads — sessions, sign-in hooks, redirects, bearer
+// validation. The zero value is safe.
+type AppOptions struct {
+	Options
 
 	// Sessions keeps the signed-in state of browsers. Default:
-	// session.NewSCS(nil, …): scs with its in-memory store.
+	// session.NewSCS(nil, …): scs with its in-memory store (one instance
+	// only; use an scs Redis or SQL store to share sessions).
 	Sessions session.Manager
-	// InsecureAllowHTTPCookies leaves Secure off the default session
-	// cookie, for http://localhost in development. Default: Secure.
+	// InsecureAllowHTTPCookies leaves Secure off the cookie of the session
+	// manager New creates, for http://localhost in development. It never
+	// changes a manager given in Sessions. Default: Secure.
 	InsecureAllowHTTPCookies bool
-	// OnSignedIn is called after a user signed in and before the redirect
-	// back; an error aborts the sign-in (403).
-	OnSignedIn func(ctx context.Context, r *http.Request, acct Account) error
-	// SignedOutRedirect is where the browser lands after sign-out. Default: "/".
+	// SignedOutRedirect is the local path the browser lands on after
+	// sign-out. Default: "/".
 	SignedOutRedirect string
 	// ValidatedTokenCache bounds the cache of validated bearer tokens (kept
 	// until their exp). Default: 10,000; a negative value disables it.
 	ValidatedTokenCache int
+
+	// PublicURL returns the app's external base URL for r
+	// ("https://app.contoso.com", no trailing slash), from which the reply
+	// URL (+ Config.CallbackPath) and the post-sign-out URL are built.
+	// Default: Config.RedirectURI when set; else, with
+	// TrustForwardedHeaders, the Forwarded (RFC 7239) or X-Forwarded-Proto
+	// and X-Forwarded-Host headers; else r's own scheme and Host.
+	PublicURL func(r *http.Request) string
+	// TrustForwardedHeaders reads the scheme and host from the proxy's
+	// forwarded headers. Turn it on only behind a proxy that sets them and
+	// strips the client's own. Default: off.
+	TrustForwardedHeaders bool
+
+	// OnRedirectToProvider may add authorize parameters to a sign-in
+	// (prompt, login_hint, domain_hint, acr_values, …). Parameters the
+	// protocol depends on (client_id, redirect_uri, state, nonce,
+	// code_challenge…) are set again after it returns. Default: none.
+	OnRedirectToProvider func(r *http.Request, params url.Values)
+	// OnSignedIn is called after a user signed in, with the validated ID
+	// token's claims (Claims.Decode reads groups, roles, email…), before the
+	// redirect back; an error refuses the sign-in (403, the session is
+	// ended). Default: none.
+	OnSignedIn func(r *http.Request, acct Account, idToken *Claims) error
+	// OnSignedOut is called after a user signed out, before the redirect to
+	// the provider. Default: none.
+	OnSignedOut func(r *http.Request, acct Account)
+	// ErrorPage renders the page a sign-in ends on when it fails (cancelled,
+	// refused, expired, provider error): status and a message safe to show.
+	// Default: a plain page with the message and a link to the home page.
+	ErrorPage func(w http.ResponseWriter, r *http.Request, status int, message string)
 }
 
 var sharedHTTPClient = &http.Client{
@@ -88,7 +139,7 @@ func (o *Options) fill() {
 		o.HTTPClient = sharedHTTPClient
 	}
 	if o.Clock == nil {
-		o.Clock = SystemClock{}
+		o.Clock = systemClock{}
 	}
 	if o.Cache == nil {
 		o.Cache = cachestore.NewMemory(cachestore.MemoryOptions{Clock: o.Clock})
@@ -113,15 +164,14 @@ func (o *Options) fill() {
 	}
 }
 
-// CallOption changes one acquisition. Values come from the With… functions.
+// CallOption changes one acquisition. Values come from the With…
+// functions; every option is valid on every call that accepts options.
 type CallOption interface{ apply(*callOptions) }
 
 type callOptions struct {
-	force     bool
-	claims    string
-	tenant    string
-	partition string
-	session   string // long-running OBO session key
+	force  bool
+	claims string
+	tenant string
 }
 
 type optionFunc func(*callOptions)
@@ -139,25 +189,10 @@ func WithClaims(claims string) CallOption {
 }
 
 // WithTenant acquires in another tenant than Config.TenantID (multi-tenant
-// apps; Entra only).
+// Entra apps). The tenant must be a tenant id (GUID) or a domain name; with
+// a non-Entra Authority the call fails with ErrConfig.
 func WithTenant(tenant string) CallOption {
 	return optionFunc(func(o *callOptions) { o.tenant = tenant })
-}
-
-// WithPartition names the user's cache partition: the session key of the
-// signed-in browser session. ForUser, RedeemCode and RemoveAccount need it
-// (or use a UserSession, which carries it).
-func WithPartition(sessionKey string) CallOption {
-	return optionFunc(func(o *callOptions) { o.partition = sessionKey })
-}
-
-// WithLongRunningSession keeps an OnBehalfOf result and its refresh token
-// under a caller-chosen session key, so that a background job can go on
-// acquiring tokens after the incoming token has expired (Identity Web's
-// LongRunningWebApiSessionKey). Call OnBehalfOf with the incoming token
-// once; later calls may pass an empty assertion.
-func WithLongRunningSession(key string) CallOption {
-	return optionFunc(func(o *callOptions) { o.session = key })
 }
 
 // Clock is the time source of every time-dependent part of the library.
@@ -169,14 +204,12 @@ type Clock interface {
 	Sleep(ctx context.Context, d time.Duration) error
 }
 
-// SystemClock is the real clock.
-type SystemClock struct{}
+// systemClock is the real clock.
+type systemClock struct{}
 
-// Now returns time.Now().
-func (SystemClock) Now() time.Time { return time.Now() }
+func (systemClock) Now() time.Time { return time.Now() }
 
-// Sleep waits d or until ctx ends.
-func (SystemClock) Sleep(ctx context.Context, d time.Duration) error {
+func (systemClock) Sleep(ctx context.Context, d time.Duration) error {
 	if d <= 0 {
 		return ctx.Err()
 	}

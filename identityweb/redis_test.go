@@ -213,7 +213,7 @@ func TestRedisHoldsNothingInClear(t *testing.T) {
 	}
 	graph, _ := s.ForUser(bg, []string{"User.Read"})
 	api := e.acquirer(iwt.WebAPIClientID, iwt.WebAPISecret, use)
-	obo, _ := api.OnBehalfOf(bg, user.AccessToken, []string{"User.Read"}, identityweb.WithLongRunningSession("job-session-key"))
+	_, obo, _ := api.StartLongRunning(bg, user.AccessToken, []string{"User.Read"})
 	app, _ := e.daemon(use).ForApp(bg, apiDefault)
 
 	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})

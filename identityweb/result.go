@@ -3,7 +3,6 @@ package identityweb
 import (
 	"time"
 
-	"github.com/identityweb/go-identityweb/internal/telemetry"
 	"github.com/identityweb/go-identityweb/session"
 )
 
@@ -107,16 +106,25 @@ const (
 )
 
 func (r RefreshReason) String() string {
-	return [...]string{"not_applicable", "force_refresh", "no_cached_token", "expired", "proactively_refreshed", "claims"}[r]
+	names := [...]string{"not_applicable", "force_refresh", "no_cached_token", "expired", "proactively_refreshed", "claims"}
+	if int(r) >= len(names) {
+		return "unknown"
+	}
+	return names[r]
 }
 
-// Metric names of the OpenTelemetry instruments the acquirer records
-// (Options.MeterProvider). Attributes: kind (app, obo, user, long_running),
-// source (cache, identity_provider), cache_level (l1, l2, none), grant,
-// outcome. No attribute ever holds a token, a user or a session.
-const (
-	MetricAcquisitions    = telemetry.Acquisitions
-	MetricDuration        = telemetry.Duration
-	MetricIdPRequests     = telemetry.IdPRequests
-	MetricRefreshFailures = telemetry.RefreshFailures
-)
+// TokenEvent is what Options.OnToken sees of an acquisition or a
+// background refresh. It never holds a token.
+type TokenEvent struct {
+	// Kind is "app", "obo", "user" or "long_running".
+	Kind string
+	// Scopes asked for; valid only during the call.
+	Scopes []string
+	// Background is true for a proactive refresh (RefreshProactive), which
+	// no caller waits for.
+	Background bool
+	// Metadata: source, cache level, refresh reason, durations.
+	Metadata Metadata
+	// Err is the failure, if any.
+	Err error
+}

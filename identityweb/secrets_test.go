@@ -111,8 +111,9 @@ func TestNoSecretsInLogsOrMetrics(t *testing.T) {
 
 	api := e.acquirer(iwt.WebAPIClientID, iwt.WebAPISecret, withMetrics)
 	keep(api.OnBehalfOf(bg, userTok.AccessToken, []string{"User.Read"}))
-	keep(api.OnBehalfOf(bg, userTok.AccessToken, []string{"User.Read"}, identityweb.WithLongRunningSession("job-key")))
-	secrets = append(secrets, "job-key")
+	jobKey, jobTok, err := api.StartLongRunning(bg, userTok.AccessToken, []string{"User.Read"})
+	keep(jobTok, err)
+	secrets = append(secrets, jobKey)
 
 	// Failures and background work log too.
 	e.idp.FailNext(2, iwt.Fault{Status: 500})
@@ -121,8 +122,8 @@ func TestNoSecretsInLogsOrMetrics(t *testing.T) {
 	e.idp.SetOutage(true)
 	keep(daemon.ForApp(bg, apiDefault))
 	keep(s.ForUser(bg, []string{apiScope}))
-	daemon.Close()
-	web.Close()
+	identityweb.WaitForBackground(daemon)
+	identityweb.WaitForBackground(web)
 	e.idp.SetOutage(false)
 	bad := e.acquirer(iwt.WebAppClientID, "not-the-secret", withMetrics)
 	bad.ForApp(bg, apiDefault)
@@ -145,7 +146,7 @@ func TestNoSecretsInLogsOrMetrics(t *testing.T) {
 			}
 		}
 	}
-	for _, want := range []string{identityweb.MetricAcquisitions, identityweb.MetricDuration, identityweb.MetricIdPRequests, identityweb.MetricRefreshFailures} {
+	for _, want := range []string{"identityweb.token.acquisitions", "identityweb.token.duration", "identityweb.idp.requests", "identityweb.token.background_refresh.failures"} {
 		if !strings.Contains(metrics, want) {
 			t.Fatalf("metric %s not recorded:\n%s", want, metrics)
 		}

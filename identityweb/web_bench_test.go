@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
 
@@ -21,8 +22,8 @@ var okHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { 
 // the same provider.
 func BenchmarkBearer(b *testing.B) {
 	op := newFakeOP(b)
-	clk := identityweb.SystemClock{}
-	claims := op.claims(clk.Now())
+	now := time.Now()
+	claims := op.claims(now)
 	tok := op.sign(b, "k1", claims)
 	authz := "Bearer " + tok
 	run := func(b *testing.B, h http.Handler) {
@@ -41,12 +42,12 @@ func BenchmarkBearer(b *testing.B) {
 	}
 	b.Run("requirebearer-cache", func(b *testing.B) {
 		app, _ := identityweb.New(identityweb.Config{Authority: op.srv.URL, ClientID: "api-client", ClientSecret: "x"},
-			identityweb.Options{HTTPClient: op.srv.Client(), Logger: quiet()})
+			identityweb.AppOptions{Options: identityweb.Options{HTTPClient: op.srv.Client(), Logger: quiet()}})
 		run(b, app.RequireBearer(identityweb.RequireScopes("read"))(okHandler))
 	})
 	b.Run("requirebearer-nocache", func(b *testing.B) {
 		app, _ := identityweb.New(identityweb.Config{Authority: op.srv.URL, ClientID: "api-client", ClientSecret: "x"},
-			identityweb.Options{HTTPClient: op.srv.Client(), Logger: quiet(), ValidatedTokenCache: -1})
+			identityweb.AppOptions{Options: identityweb.Options{HTTPClient: op.srv.Client(), Logger: quiet()}, ValidatedTokenCache: -1})
 		run(b, app.RequireBearer(identityweb.RequireScopes("read"))(okHandler))
 	})
 	b.Run("go-oidc-verifier", func(b *testing.B) {
@@ -70,7 +71,7 @@ func BenchmarkRequireUser(b *testing.B) {
 	idp := iwt.NewServer(b, iwt.Options{AutoSignIn: iwt.AliceUsername})
 	app, err := identityweb.New(identityweb.Config{Instance: idp.URL + "/", TenantID: tenant,
 		ClientID: iwt.WebAppClientID, ClientSecret: iwt.WebAppSecret},
-		identityweb.Options{HTTPClient: idp.Client(), Logger: quiet(), InsecureAllowHTTPCookies: true})
+		identityweb.AppOptions{Options: identityweb.Options{HTTPClient: idp.Client(), Logger: quiet()}, InsecureAllowHTTPCookies: true})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -1,7 +1,6 @@
 package identityweb_test
 
 import (
-	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -42,7 +41,7 @@ type site struct {
 
 const acrsClaims = `{"access_token":{"acrs":{"essential":true,"value":"c1"}}}`
 
-func newSite(t *testing.T, mutate ...func(*identityweb.Options)) *site {
+func newSite(t *testing.T, mutate ...func(*identityweb.AppOptions)) *site {
 	t.Helper()
 	s := &site{t: t, logs: &logBuffer{}, cache: cachestore.NewMemory(cachestore.MemoryOptions{})}
 	s.idp = iwt.NewServer(t, iwt.Options{AutoSignIn: iwt.AliceUsername})
@@ -50,7 +49,7 @@ func newSite(t *testing.T, mutate ...func(*identityweb.Options)) *site {
 	// The downstream API: validates bearer tokens for the web API's audience.
 	api, err := identityweb.New(identityweb.Config{Instance: s.idp.URL + "/", TenantID: tenant,
 		ClientID: iwt.WebAPIClientID, ClientSecret: iwt.WebAPISecret},
-		identityweb.Options{HTTPClient: s.idp.Client(), Logger: logger})
+		identityweb.AppOptions{Options: identityweb.Options{HTTPClient: s.idp.Client(), Logger: logger}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +71,7 @@ func newSite(t *testing.T, mutate ...func(*identityweb.Options)) *site {
 	s.apiSrv = httptest.NewServer(apiMux)
 	t.Cleanup(s.apiSrv.Close)
 
-	opts := identityweb.Options{HTTPClient: s.idp.Client(), Logger: logger, Cache: s.cache, InsecureAllowHTTPCookies: true}
+	opts := identityweb.AppOptions{Options: identityweb.Options{HTTPClient: s.idp.Client(), Logger: logger, Cache: s.cache}, InsecureAllowHTTPCookies: true}
 	for _, m := range mutate {
 		m(&opts)
 	}
@@ -82,7 +81,10 @@ func newSite(t *testing.T, mutate ...func(*identityweb.Options)) *site {
 		t.Fatal(err)
 	}
 	s.app = app
-	todo := app.DownstreamClient(identityweb.DownstreamAPI{BaseURL: s.apiSrv.URL, Scopes: []string{apiScope}})
+	todo, err := app.DownstreamClient(identityweb.DownstreamAPI{BaseURL: s.apiSrv.URL, Scopes: []string{apiScope}})
+	if err != nil {
+		t.Fatal(err)
+	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "public home") })
 	mux.Handle("/me", app.RequireUser(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -100,7 +102,7 @@ func newSite(t *testing.T, mutate ...func(*identityweb.Options)) *site {
 		io.Copy(w, resp.Body)
 	})))
 	mux.Handle("/write", app.RequireUser(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		res, err := app.TokenForUser(r, apiScope2)
+		res, err := app.Token(r.Context(), identityweb.AsUser, []string{apiScope2})
 		if err != nil {
 			app.Challenge(w, r, err)
 			return
@@ -155,9 +157,11 @@ func TestWebAppOnGorillaSessions(t *testing.T) {
 		"cookie":     sessions.NewCookieStore(hashKey, blockKey),
 	} {
 		t.Run(name, func(t *testing.T) {
-			s := newSite(t, func(o *identityweb.Options) {
-				o.Sessions = session.NewGorilla(store, session.GorillaOptions{InsecureAllowHTTPCookies: true})
-			})
+			gs, err := session.NewGorilla(store, session.GorillaOptions{InsecureAllowHTTPCookies: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			s := newSite(t, func(o *identityweb.AppOptions) { o.Sessions = gs })
 			b := s.browser()
 			nr := *b
 			nr.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
@@ -249,7 +253,7 @@ func TestSessionRenewedAtSignInAndCookieFlags(t *testing.T) {
 	}
 	// Secure by default (only this test's app allows http cookies).
 	app, _ := identityweb.New(identityweb.Config{Instance: s.idp.URL + "/", TenantID: tenant, ClientID: iwt.WebAppClientID, ClientSecret: iwt.WebAppSecret},
-		identityweb.Options{HTTPClient: s.idp.Client()})
+		identityweb.AppOptions{Options: identityweb.Options{HTTPClient: s.idp.Client()}})
 	rec := httptest.NewRecorder()
 	app.Handler(app.RequireUser(http.NotFoundHandler())).ServeHTTP(rec, httptest.NewRequest("GET", "https://app.example/me", nil))
 	if c := rec.Header().Get("Set-Cookie"); !strings.Contains(c, "Secure") || !strings.Contains(c, "HttpOnly") {
@@ -512,14 +516,16 @@ func TestOnSignedInHook(t *testing.T) {
 	var seen []string
 	refuse := false
 	app, err := identityweb.New(identityweb.Config{Instance: idp.URL + "/", TenantID: tenant, ClientID: iwt.WebAppClientID, ClientSecret: iwt.WebAppSecret},
-		identityweb.Options{HTTPClient: idp.Client(), InsecureAllowHTTPCookies: true, Logger: quiet(),
-			OnSignedIn: func(_ context.Context, _ *http.Request, acct identityweb.Account) error {
-				seen = append(seen, acct.Username)
-				if refuse {
-					return errors.New("not allowed here")
-				}
-				return nil
-			}})
+		identityweb.AppOptions{Options: identityweb.Options{HTTPClient: idp.Client(), Logger: quiet()}, InsecureAllowHTTPCookies: true, OnSignedIn: func(_ *http.Request, acct identityweb.Account, idToken *identityweb.Claims) error {
+			if idToken == nil || idToken.Subject == "" {
+				t.Error("OnSignedIn without the ID token's claims")
+			}
+			seen = append(seen, acct.Username)
+			if refuse {
+				return errors.New("not allowed here")
+			}
+			return nil
+		}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package session
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync"
@@ -11,7 +12,8 @@ import (
 
 // GorillaOptions configure the gorilla/sessions adapter.
 type GorillaOptions struct {
-	// Name of the session (its cookie). Default: "idw_session".
+	// Name of identityweb's session (its cookie), which must be used by
+	// nothing else. Default: "idw_session".
 	Name string
 	// InsecureAllowHTTPCookies leaves Secure off the cookie (development on
 	// http://localhost). Default: Secure.
@@ -27,13 +29,22 @@ type Gorilla struct {
 	opts  GorillaOptions
 }
 
-// NewGorilla wraps store.
-func NewGorilla(store sessions.Store, opts GorillaOptions) *Gorilla {
+// NewGorilla adapts store. identityweb keeps its state in a session of its
+// own (Name), so the app's other sessions in the same store are never
+// touched; that session's cookie is HttpOnly, SameSite=Lax and Secure
+// (unless InsecureAllowHTTPCookies). A nil store is an error.
+func NewGorilla(store sessions.Store, opts GorillaOptions) (*Gorilla, error) {
+	if store == nil {
+		return nil, fmt.Errorf("%w: a gorilla/sessions Store is required", ErrUnusableManager)
+	}
 	if opts.Name == "" {
 		opts.Name = "idw_session"
 	}
-	return &Gorilla{store: store, opts: opts}
+	return &Gorilla{store: store, opts: opts}, nil
 }
+
+// Loaded reports whether ctx passed Middleware.
+func (g *Gorilla) Loaded(ctx context.Context) bool { return g.state(ctx) != nil }
 
 type gorillaCtxKey struct{}
 
@@ -151,7 +162,7 @@ func (g *Gorilla) Account(ctx context.Context) (Account, bool) {
 func (g *Gorilla) SignIn(ctx context.Context, key string, acct Account) error {
 	st := g.state(ctx)
 	if st == nil {
-		return errNoSession
+		return ErrNoSession
 	}
 	st.mu.Lock()
 	st.s.ID = "" // server-side stores issue a new id on save
@@ -170,7 +181,7 @@ func (g *Gorilla) SignIn(ctx context.Context, key string, acct Account) error {
 func (g *Gorilla) SignOut(ctx context.Context) error {
 	st := g.state(ctx)
 	if st == nil {
-		return errNoSession
+		return ErrNoSession
 	}
 	st.mu.Lock()
 	st.s.Values = map[interface{}]interface{}{}
@@ -183,10 +194,10 @@ func (g *Gorilla) SignOut(ctx context.Context) error {
 func (g *Gorilla) CSRFToken(ctx context.Context) string { return g.str(ctx, keyCSRF) }
 
 // PutPending keeps a sign-in request in progress.
-func (g *Gorilla) PutPending(ctx context.Context, state string, data []byte) {
+func (g *Gorilla) PutPending(ctx context.Context, state string, data []byte) error {
 	st := g.state(ctx)
 	if st == nil {
-		return
+		return ErrNoSession
 	}
 	st.mu.Lock()
 	n := 0
@@ -205,6 +216,7 @@ func (g *Gorilla) PutPending(ctx context.Context, state string, data []byte) {
 	st.s.Values[keyPending+state] = string(data)
 	st.dirty = true
 	st.mu.Unlock()
+	return nil
 }
 
 // TakePending returns and removes a sign-in request.

@@ -2,7 +2,6 @@ package session
 
 import (
 	"context"
-	"errors"
 	"net/http"
 )
 
@@ -15,12 +14,15 @@ type Account struct {
 	Name     string // name
 }
 
-// Manager keeps identityweb's state in the browser's server-side session.
-// Implementations are safe for concurrent use; every method but Middleware
-// needs a request context that passed through Middleware.
+// Manager keeps identityweb's state in the browser's session.
+// Implementations are safe for concurrent use. Methods given a context that
+// did not pass through the session middleware never panic: readers return
+// their zero value, writers ErrNoSession.
 type Manager interface {
 	// Middleware loads the session before next and saves it after.
 	Middleware(next http.Handler) http.Handler
+	// Loaded reports whether ctx passed through the session middleware.
+	Loaded(ctx context.Context) bool
 	// Key returns the session key of the signed-in session, or "". The key
 	// is random, made at sign-in, never sent to the browser, and names the
 	// session's token cache partition.
@@ -37,8 +39,6 @@ type Manager interface {
 	CSRFToken(ctx context.Context) string
 	// PutPending keeps a sign-in request in progress under its state value;
 	// TakePending returns and removes it.
-	PutPending(ctx context.Context, state string, data []byte)
+	PutPending(ctx context.Context, state string, data []byte) error
 	TakePending(ctx context.Context, state string) ([]byte, bool)
 }
-
-var errNoSession = errors.New("session: no session in the request context: wrap the handler with Middleware")

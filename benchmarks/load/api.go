@@ -45,7 +45,7 @@ func apiTarget(tb testing.TB, s Scenario, env *Env, redisAddr string) target {
 	tb.Cleanup(downstream.Close)
 	var instances []http.Handler
 	for i := 0; i < s.Instances; i++ {
-		opts := identityweb.Options{HTTPClient: idp.Client(), Credential: cred, Logger: quiet}
+		opts := identityweb.AppOptions{Options: identityweb.Options{HTTPClient: idp.Client(), Credential: cred, Logger: quiet}}
 		if l2 != nil {
 			opts.Cache = instanceCache(tb, l2, nil)
 		}
@@ -54,7 +54,10 @@ func apiTarget(tb testing.TB, s Scenario, env *Env, redisAddr string) target {
 			tb.Fatal(err)
 		}
 		tb.Cleanup(func() { api.Close() })
-		graph := api.DownstreamClient(identityweb.DownstreamAPI{BaseURL: downstream.URL, Scopes: []string{"User.Read"}, As: identityweb.OnBehalfOf})
+		graph, err := api.DownstreamClient(identityweb.DownstreamAPI{BaseURL: downstream.URL, Scopes: []string{"User.Read"}, As: identityweb.OnBehalfOf})
+		if err != nil {
+			tb.Fatal(err)
+		}
 		instances = append(instances, api.RequireBearer(identityweb.RequireScopes("access_as_user"))(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			req, _ := http.NewRequestWithContext(r.Context(), http.MethodGet, downstream.URL+"/me", nil)
 			resp, err := graph.Do(req)

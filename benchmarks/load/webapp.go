@@ -47,7 +47,7 @@ func webAppTarget(tb testing.TB, s Scenario, env *Env, redisAddr string) target 
 	// The Todo API: validates the user's bearer token.
 	api, err := identityweb.New(identityweb.Config{Instance: idp.URL + "/", TenantID: iwt.DefaultTenantID,
 		ClientID: iwt.WebAPIClientID, ClientSecret: iwt.WebAPISecret},
-		identityweb.Options{HTTPClient: idp.Client(), Clock: env.Clock, Logger: quiet})
+		identityweb.AppOptions{Options: identityweb.Options{HTTPClient: idp.Client(), Clock: env.Clock, Logger: quiet}})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -66,10 +66,12 @@ func webAppTarget(tb testing.TB, s Scenario, env *Env, redisAddr string) target 
 	}
 	var instances []http.Handler
 	for i := 0; i < s.Instances; i++ {
-		opts := identityweb.Options{HTTPClient: idp.Client(), Clock: env.Clock, Logger: quiet, InsecureAllowHTTPCookies: true}
+		opts := identityweb.AppOptions{Options: identityweb.Options{HTTPClient: idp.Client(), Clock: env.Clock, Logger: quiet}, InsecureAllowHTTPCookies: true}
 		if l2 != nil {
 			opts.Cache = instanceCache(tb, l2, env.Clock)
-			opts.Sessions = session.NewGorilla(shared, session.GorillaOptions{InsecureAllowHTTPCookies: true})
+			if opts.Sessions, err = session.NewGorilla(shared, session.GorillaOptions{InsecureAllowHTTPCookies: true}); err != nil {
+				tb.Fatal(err)
+			}
 		}
 		app, err := identityweb.New(identityweb.Config{Instance: idp.URL + "/", TenantID: iwt.DefaultTenantID,
 			ClientID: iwt.WebAppClientID, ClientSecret: iwt.WebAppSecret, Scopes: []string{todoScope}}, opts)
@@ -77,7 +79,10 @@ func webAppTarget(tb testing.TB, s Scenario, env *Env, redisAddr string) target 
 			tb.Fatal(err)
 		}
 		tb.Cleanup(func() { app.Close() })
-		todo := app.DownstreamClient(identityweb.DownstreamAPI{BaseURL: apiSrv.URL, Scopes: []string{todoScope}})
+		todo, err := app.DownstreamClient(identityweb.DownstreamAPI{BaseURL: apiSrv.URL, Scopes: []string{todoScope}})
+		if err != nil {
+			tb.Fatal(err)
+		}
 		mux := http.NewServeMux()
 		mux.Handle("/todos", app.RequireUser(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			req, _ := http.NewRequestWithContext(r.Context(), http.MethodGet, apiSrv.URL+"/", nil)

@@ -12,7 +12,6 @@ package aztoken
 
 import (
 	"context"
-	"errors"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
@@ -51,19 +50,7 @@ func (c *Credential) GetToken(ctx context.Context, o policy.TokenRequestOptions)
 	if o.TenantID != "" {
 		call = append(call, identityweb.WithTenant(o.TenantID))
 	}
-	var res identityweb.Result
-	var err error
-	switch c.opts.As {
-	case identityweb.AsApp:
-		if len(o.Scopes) != 1 {
-			return azcore.AccessToken{}, errors.New("aztoken: an app token needs exactly one \"…/.default\" scope")
-		}
-		res, err = c.app.Tokens().ForApp(ctx, o.Scopes[0], call...)
-	case identityweb.OnBehalfOf:
-		res, err = c.app.TokenOnBehalfOfContext(ctx, o.Scopes, call...)
-	default:
-		res, err = c.app.TokenForUserContext(ctx, o.Scopes, call...)
-	}
+	res, err := c.app.Token(ctx, c.opts.As, o.Scopes, call...)
 	if err != nil {
 		return azcore.AccessToken{}, err
 	}

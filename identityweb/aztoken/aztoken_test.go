@@ -44,7 +44,7 @@ func sdkCall(t *testing.T, ctx context.Context, cred *aztoken.Credential, scope 
 func TestAppCredential(t *testing.T) {
 	idp := iwt.NewServer(t, iwt.Options{})
 	app, err := identityweb.New(identityweb.Config{Instance: idp.URL + "/", TenantID: iwt.DefaultTenantID,
-		ClientID: iwt.DaemonClientID, ClientSecret: iwt.DaemonSecret}, identityweb.Options{HTTPClient: idp.Client()})
+		ClientID: iwt.DaemonClientID, ClientSecret: iwt.DaemonSecret}, identityweb.AppOptions{Options: identityweb.Options{HTTPClient: idp.Client()}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +64,7 @@ func TestUserCredentialInAWebApp(t *testing.T) {
 	idp := iwt.NewServer(t, iwt.Options{AutoSignIn: iwt.AliceUsername})
 	app, err := identityweb.New(identityweb.Config{Instance: idp.URL + "/", TenantID: iwt.DefaultTenantID,
 		ClientID: iwt.WebAppClientID, ClientSecret: iwt.WebAppSecret},
-		identityweb.Options{HTTPClient: idp.Client(), InsecureAllowHTTPCookies: true})
+		identityweb.AppOptions{Options: identityweb.Options{HTTPClient: idp.Client()}, InsecureAllowHTTPCookies: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -78,8 +78,10 @@ func (r *reader) next() []byte {
 }
 
 // DecodeToken decodes a token entry; Scopes are decoded only when asked for
-// (they are needed to refresh, not to serve a hit).
-func DecodeToken(b []byte, withScopes bool) (Token, bool) {
+// (they are needed to refresh, not to serve a hit). With alias the access
+// token shares b's bytes instead of copying them: the caller promises that
+// b is never modified afterwards.
+func DecodeToken(b []byte, withScopes, alias bool) (Token, bool) {
 	var e Token
 	if len(b) < entryHeader || b[0] != entryVersion || b[1] != entryToken {
 		return e, false
@@ -94,10 +96,11 @@ func DecodeToken(b []byte, withScopes bool) (Token, bool) {
 	if !r.ok || len(at) == 0 {
 		return e, false
 	}
-	// The string shares the entry's bytes: stores never modify a value
-	// after Set or after returning it (the cachestore.Store contract), so
-	// the bytes are immutable and the hit path needs no copy.
-	e.AccessToken = unsafe.String(&at[0], len(at))
+	if alias {
+		e.AccessToken = unsafe.String(&at[0], len(at))
+	} else {
+		e.AccessToken = string(at)
+	}
 	if len(tt) > 0 {
 		e.TokenType = string(tt)
 	}

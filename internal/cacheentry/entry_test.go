@@ -7,12 +7,12 @@ import (
 
 func TestEntryRoundTrip(t *testing.T) {
 	e := Token{ExpiresOn: 1, ExtExpiresOn: 2, RefreshOn: 3, AccessToken: "at", TokenType: "pop", Scopes: "a b"}
-	got, ok := DecodeToken(EncodeToken(&e), true)
+	got, ok := DecodeToken(EncodeToken(&e), true, false)
 	if !ok || got != e {
 		t.Fatalf("token: %+v %v", got, ok)
 	}
 	bearer := Token{AccessToken: "x", TokenType: "Bearer"}
-	if got, _ := DecodeToken(EncodeToken(&bearer), false); got.TokenType != "" || got.Scopes != "" {
+	if got, _ := DecodeToken(EncodeToken(&bearer), false, true); got.TokenType != "" || got.Scopes != "" {
 		t.Fatalf("bearer: %+v", got)
 	}
 	r := Refresh{RefreshToken: "rt", Account: session.Account{ObjectID: "o", TenantID: "t", Username: "u", Name: "n"}, ATKeys: []string{"k1", "k2"}}
@@ -20,8 +20,27 @@ func TestEntryRoundTrip(t *testing.T) {
 	if !ok || gr.RefreshToken != "rt" || gr.Account != r.Account || len(gr.ATKeys) != 2 {
 		t.Fatalf("refresh: %+v %v", gr, ok)
 	}
-	if _, ok := DecodeToken(EncodeRefresh(&r), false); ok {
+	if _, ok := DecodeToken(EncodeRefresh(&r), false, false); ok {
 		t.Fatal("a refresh entry decoded as a token")
+	}
+}
+
+// Without alias, the token is a copy: a store that reuses its buffer cannot
+// change a token already returned.
+func TestDecodeCopiesUnlessAliased(t *testing.T) {
+	b := EncodeToken(&Token{AccessToken: "secret-token", ExpiresOn: 9})
+	copied, _ := DecodeToken(b, false, false)
+	aliased, _ := DecodeToken(b, false, true)
+	for i := range b {
+		if b[i] == 's' {
+			b[i] = 'X'
+		}
+	}
+	if copied.AccessToken != "secret-token" {
+		t.Fatalf("the copy changed with the buffer: %q", copied.AccessToken)
+	}
+	if aliased.AccessToken == "secret-token" {
+		t.Fatal("alias did not share the buffer (the hit path would allocate)")
 	}
 }
 
@@ -33,7 +52,7 @@ func FuzzDecodeEntry(f *testing.F) {
 	f.Add([]byte{1, 'T'})
 	f.Add([]byte("{\"json\":true}"))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		if e, ok := DecodeToken(b, true); ok && e.AccessToken == "" {
+		if e, ok := DecodeToken(b, true, false); ok && e.AccessToken == "" {
 			t.Fatal("decoded a token entry without a token")
 		}
 		if e, ok := DecodeRefresh(b); ok && e.RefreshToken == "" {

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/identityweb/go-identityweb/internal/oauth"
 )
@@ -24,14 +25,37 @@ type Authority struct {
 
 // Endpoints resolves the provider's endpoints: the token endpoint by Entra's
 // URL template from Instance and the tenant (no request needed), the rest by
-// OpenID discovery (fetched once; a failure is retried on the next call).
+// OpenID discovery. The document is fetched once for all waiters (callers
+// wait for the one request, or for their context); a failure is remembered
+// for a back-off (2 s doubling to 1 min) so callers fail fast instead of
+// queueing; a document older than RefreshEvery is served while one
+// background request renews it.
 type Endpoints struct {
 	auth   Authority
 	client *http.Client
+	clock  Clock
 
-	mu   sync.Mutex
-	meta *Metadata
+	mu       sync.Mutex
+	meta     *Metadata
+	fetched  time.Time
+	err      error     // the last failure
+	retryAt  time.Time // no new request before, after a failure
+	backoff  time.Duration
+	inflight chan struct{} // closed when the request in flight ends
 }
+
+// Clock is the time source of the refresh schedule and back-off.
+type Clock interface{ Now() time.Time }
+
+// RefreshEvery is how long a discovery document is used before it is
+// fetched again (Microsoft.Identity.Web's default).
+const RefreshEvery = 24 * time.Hour
+
+const (
+	minBackoff   = 2 * time.Second
+	maxBackoff   = time.Minute
+	fetchTimeout = 30 * time.Second
+)
 
 // Metadata is what the library reads of a discovery document.
 type Metadata struct {
@@ -43,8 +67,8 @@ type Metadata struct {
 }
 
 // New returns the endpoints of an authority, fetched through client.
-func New(auth Authority, client *http.Client) *Endpoints {
-	return &Endpoints{auth: auth, client: client}
+func New(auth Authority, client *http.Client, clock Clock) *Endpoints {
+	return &Endpoints{auth: auth, client: client, clock: clock}
 }
 
 // ErrTenantOverride: a per-call tenant was given for a provider that has no
@@ -77,10 +101,61 @@ func (e *Endpoints) URL() string {
 // Metadata returns the provider's metadata, fetching it on first use.
 func (e *Endpoints) Metadata(ctx context.Context) (*Metadata, error) {
 	e.mu.Lock()
+	now := e.clock.Now()
+	if m := e.meta; m != nil {
+		if now.Sub(e.fetched) >= RefreshEvery && e.inflight == nil && !now.Before(e.retryAt) {
+			e.start()
+		}
+		e.mu.Unlock()
+		return m, nil
+	}
+	if now.Before(e.retryAt) {
+		err := e.err
+		e.mu.Unlock()
+		return nil, err
+	}
+	if e.inflight == nil {
+		e.start()
+	}
+	done := e.inflight
+	e.mu.Unlock()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.meta != nil {
 		return e.meta, nil
 	}
+	return nil, e.err
+}
+
+// start begins the one request in flight; e.mu is held.
+func (e *Endpoints) start() {
+	done := make(chan struct{})
+	e.inflight = done
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), fetchTimeout)
+		defer cancel()
+		m, err := e.fetch(ctx)
+		e.mu.Lock()
+		now := e.clock.Now()
+		if err == nil {
+			e.meta, e.fetched, e.err, e.backoff, e.retryAt = m, now, nil, 0, time.Time{}
+		} else {
+			e.err = err
+			e.backoff = min(max(e.backoff*2, minBackoff), maxBackoff)
+			e.retryAt = now.Add(e.backoff)
+		}
+		e.inflight = nil
+		e.mu.Unlock()
+		close(done)
+	}()
+}
+
+func (e *Endpoints) fetch(ctx context.Context) (*Metadata, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, e.URL(), nil)
 	if err != nil {
 		return nil, err
@@ -103,6 +178,5 @@ func (e *Endpoints) Metadata(ctx context.Context) (*Metadata, error) {
 	if e.auth.Entra {
 		m.Token = e.auth.Instance + e.auth.TenantID + "/oauth2/v2.0/token"
 	}
-	e.meta = &m
-	return e.meta, nil
+	return &m, nil
 }

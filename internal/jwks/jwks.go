@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"math/big"
 	"net/http"
@@ -113,8 +114,11 @@ func (k *Set) fetch(ctx context.Context, miss bool) error {
 			Kty, Use, Kid, N, E string
 		} `json:"keys"`
 	}
-	if resp.StatusCode != http.StatusOK || json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&set) != nil {
-		return errors.New("identityweb: the provider's key set could not be read")
+	if resp.StatusCode != http.StatusOK {
+		return &oauth.TransportError{Err: fmt.Errorf("the key set answered %d", resp.StatusCode)}
+	}
+	if json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&set) != nil {
+		return &oauth.TransportError{Err: errors.New("the provider's key set is not valid JSON")}
 	}
 	keys := map[string]*rsa.PublicKey{}
 	for _, j := range set.Keys {

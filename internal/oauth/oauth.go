@@ -47,8 +47,17 @@ const MaxRetryAfter = time.Hour
 // DefaultThrottle applies to a 429 without Retry-After.
 const DefaultThrottle = 10 * time.Second
 
-// TransportError is a failure to get any answer from the provider.
+// ErrUnavailable is matched by every failure that means "retry later": no
+// answer, a 5xx, a provider document or key set that cannot be fetched.
+var ErrUnavailable = errors.New("identityweb: the identity provider is unavailable")
+
+// TransportError is a failure to get any answer from the provider (or an
+// answer that says it is down: discovery or keys with a 5xx). It matches
+// ErrUnavailable.
 type TransportError struct{ Err error }
+
+// Is matches ErrUnavailable.
+func (e *TransportError) Is(t error) bool { return t == ErrUnavailable }
 
 func (e *TransportError) Error() string {
 	return "identityweb: identity provider unreachable: " + Sanitize(e.Err)

@@ -7,6 +7,7 @@ import "log/slog"
 const (
 	LevelWarn  = slog.LevelWarn
 	LevelDebug = slog.LevelDebug
+	LevelError = slog.LevelError
 )
 
 // Str is a string attribute.

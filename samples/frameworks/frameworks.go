@@ -25,7 +25,7 @@ const APIScope = "api://22222222-0000-4000-8000-000000000002/access_as_user"
 
 func me(app *identityweb.App, w http.ResponseWriter, r *http.Request) {
 	acct, _ := identityweb.AccountFromContext(r.Context())
-	res, err := app.TokenForUser(r, APIScope)
+	res, err := app.Token(r.Context(), identityweb.AsUser, []string{APIScope})
 	if err != nil {
 		app.Challenge(w, r, err)
 		return
@@ -38,7 +38,7 @@ func me(app *identityweb.App, w http.ResponseWriter, r *http.Request) {
 func api(webAPI *identityweb.App) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		c, _ := identityweb.ClaimsFromContext(r.Context())
-		if _, err := webAPI.TokenOnBehalfOf(r, "User.Read"); err != nil {
+		if _, err := webAPI.Token(r.Context(), identityweb.OnBehalfOf, []string{"User.Read"}); err != nil {
 			webAPI.Challenge(w, r, err)
 			return
 		}

@@ -18,12 +18,12 @@ import (
 func apps(t *testing.T, idp *iwt.Server) (*identityweb.App, *identityweb.App) {
 	web, err := identityweb.New(identityweb.Config{Instance: idp.URL + "/", TenantID: iwt.DefaultTenantID,
 		ClientID: iwt.WebAppClientID, ClientSecret: iwt.WebAppSecret, Scopes: []string{APIScope}},
-		identityweb.Options{HTTPClient: idp.Client(), InsecureAllowHTTPCookies: true})
+		identityweb.AppOptions{Options: identityweb.Options{HTTPClient: idp.Client()}, InsecureAllowHTTPCookies: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	webAPI, err := identityweb.New(identityweb.Config{Instance: idp.URL + "/", TenantID: iwt.DefaultTenantID,
-		ClientID: iwt.WebAPIClientID, ClientSecret: iwt.WebAPISecret}, identityweb.Options{HTTPClient: idp.Client()})
+		ClientID: iwt.WebAPIClientID, ClientSecret: iwt.WebAPISecret}, identityweb.AppOptions{Options: identityweb.Options{HTTPClient: idp.Client()}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -61,7 +61,7 @@ func run(ctx context.Context, args []string, out io.Writer, ready chan<- started
 	if err != nil {
 		return err
 	}
-	opts := identityweb.Options{Logger: logger}
+	opts := identityweb.AppOptions{Options: identityweb.Options{Logger: logger}}
 	var idp *devserver.IdP
 	graphURL := os.Getenv("GRAPH_URL")
 	ln, err := net.Listen("tcp", *addr)
@@ -82,7 +82,7 @@ func run(ctx context.Context, args []string, out io.Writer, ready chan<- started
 		// A stand-in for Microsoft Graph: /graph/me accepts Graph tokens.
 		graph, err := identityweb.New(identityweb.Config{Instance: idp.URL + "/", TenantID: identitywebtest.DefaultTenantID,
 			ClientID: identitywebtest.GraphClientID, ClientSecret: "unused", Audiences: []string{identitywebtest.GraphResource}},
-			identityweb.Options{HTTPClient: idp.Client, Logger: logger})
+			identityweb.AppOptions{Options: identityweb.Options{HTTPClient: idp.Client, Logger: logger}})
 		if err != nil {
 			ln.Close()
 			return err
@@ -96,9 +96,19 @@ func run(ctx context.Context, args []string, out io.Writer, ready chan<- started
 		return err
 	}
 	defer api.Close()
-	graphClient := api.DownstreamClient(identityweb.DownstreamAPI{BaseURL: graphURL, Scopes: []string{"User.Read"}, As: identityweb.OnBehalfOf})
+	var graphClient *http.Client
+	if graphURL != "" {
+		if graphClient, err = api.DownstreamClient(identityweb.DownstreamAPI{BaseURL: graphURL, Scopes: []string{"User.Read"}, As: identityweb.OnBehalfOf}); err != nil {
+			ln.Close()
+			return err
+		}
+	}
 	mux.Handle("GET /todos", api.RequireBearer(identityweb.RequireScopesOrRoles([]string{"access_as_user"}, []string{"Todo.Read.All"}))(http.HandlerFunc(todos)))
 	mux.Handle("GET /profile", api.RequireBearer(identityweb.RequireScopes("access_as_user"))(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if graphClient == nil {
+			http.Error(w, "No downstream profile API is configured: set GRAPH_URL.", http.StatusNotImplemented)
+			return
+		}
 		req, _ := http.NewRequestWithContext(r.Context(), http.MethodGet, graphURL+"/me", nil)
 		resp, err := graphClient.Do(req)
 		if err != nil {

@@ -23,7 +23,7 @@ func (s *site) page(r *http.Request) pageData {
 func (s *site) routes(mux *http.ServeMux, apiURL string) {
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) { render(w, "home", s.page(r)) })
 	mux.Handle("GET /me", s.app.RequireUser(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		res, err := s.app.TokenForUser(r, s.readS)
+		res, err := s.app.Token(r.Context(), identityweb.AsUser, []string{s.readS})
 		if err != nil {
 			s.app.Challenge(w, r, err)
 			return
@@ -33,7 +33,7 @@ func (s *site) routes(mux *http.ServeMux, apiURL string) {
 		render(w, "me", d)
 	})))
 	mux.Handle("GET /todos", s.app.RequireUser(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		res, err := s.app.TokenForUser(r, s.readS) // for the metadata; the client below hits the cache
+		res, err := s.app.Token(r.Context(), identityweb.AsUser, []string{s.readS}) // for the metadata; the client below hits the cache
 		if err != nil {
 			s.app.Challenge(w, r, err)
 			return
@@ -57,7 +57,7 @@ func (s *site) routes(mux *http.ServeMux, apiURL string) {
 	// Adding needs Todo.ReadWrite, not asked for at sign-in: the first visit
 	// goes through the provider's consent page and comes back here.
 	mux.Handle("/todos/write", s.app.RequireUser(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		res, err := s.app.TokenForUser(r, s.writeS)
+		res, err := s.app.Token(r.Context(), identityweb.AsUser, []string{s.writeS})
 		if err != nil {
 			s.app.Challenge(w, r, err)
 			return

@@ -45,7 +45,7 @@ func newSite(ctx context.Context, o siteOptions) (*site, error) {
 	if err != nil {
 		return nil, err
 	}
-	opts := identityweb.Options{Logger: o.logger, InsecureAllowHTTPCookies: true}
+	opts := identityweb.AppOptions{Options: identityweb.Options{Logger: o.logger}, InsecureAllowHTTPCookies: true}
 	apiCfg := identityweb.Config{}
 	s.readS, s.writeS = readScope, writeScope
 	if cfg.ClientID == "" { // no Entra settings: the embedded development provider
@@ -77,7 +77,7 @@ func newSite(ctx context.Context, o siteOptions) (*site, error) {
 	mux := http.NewServeMux()
 	apiURL := o.appURL + "/api"
 	if apiCfg.ClientID != "" {
-		apiOpts := identityweb.Options{Logger: o.logger, HTTPClient: opts.HTTPClient}
+		apiOpts := identityweb.AppOptions{Options: identityweb.Options{Logger: o.logger, HTTPClient: opts.HTTPClient}}
 		if s.api, err = identityweb.New(apiCfg, apiOpts); err != nil {
 			return nil, err
 		}
@@ -85,8 +85,12 @@ func newSite(ctx context.Context, o siteOptions) (*site, error) {
 	} else if u := os.Getenv("TODO_API_URL"); u != "" {
 		apiURL = u
 	}
-	s.todo = s.app.DownstreamClient(identityweb.DownstreamAPI{BaseURL: apiURL, Scopes: []string{s.readS}})
-	s.todoW = s.app.DownstreamClient(identityweb.DownstreamAPI{BaseURL: apiURL, Scopes: []string{s.writeS}})
+	if s.todo, err = s.app.DownstreamClient(identityweb.DownstreamAPI{BaseURL: apiURL, Scopes: []string{s.readS}}); err != nil {
+		return nil, err
+	}
+	if s.todoW, err = s.app.DownstreamClient(identityweb.DownstreamAPI{BaseURL: apiURL, Scopes: []string{s.writeS}}); err != nil {
+		return nil, err
+	}
 	s.routes(mux, apiURL)
 	s.handler = s.app.Handler(securityHeaders(mux))
 	return s, nil
