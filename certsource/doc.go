@@ -8,6 +8,18 @@
 //
 // Sources: NewManagedIdentity (IMDS or App Service), NewTokenFile
 // (workload identity), NewFile (PEM or PFX, reloaded on change), NewBase64,
-// NewCertificate (in memory), NewSecret (development), and NewChain to try
-// several in order. Key Vault is in the keyvault module.
+// NewCertificate (in memory), NewKey (a bare key registered as a JWK),
+// NewSecret (development), and NewChain to try several in order. Key Vault is
+// in the keyvault module.
+//
+// Certificates and keys sign RFC 7523 client assertions with RSA (PS256 or
+// RS256) or EC P-256 (ES256) keys, through go-jose. Every assertion's header
+// carries "kid", the RFC 7638 JWK thumbprint, beside the certificate's
+// "x5t#S256". The zero AuthRequest signs what Entra ID expects (PS256, an
+// assertion reused while it has minutes to live); for a standards provider
+// the caller passes the provider's token_endpoint_auth_signing_alg_values_supported
+// as AuthRequest.SigningAlgs and sets AuthRequest.FreshAssertion, since such
+// providers accept each jti once. How a client secret travels
+// (client_secret_basic or client_secret_post) is the caller's choice:
+// SecretMethodFor and AuthParams.Apply.
 package certsource

@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/x509"
 	"fmt"
+	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -32,4 +34,24 @@ func ExampleNewSecret() {
 	p, _ := cred.ClientAuth(context.Background(), certsource.AuthRequest{})
 	fmt.Println(p.ClientSecret, cred)
 	// Output: dev-secret certsource.Secret(redacted)
+}
+
+// For a standards provider: the algorithm comes from its discovery document,
+// and each request gets a fresh assertion (a jti is accepted once).
+func ExampleCertificate_ClientAuth_standardsProvider() {
+	c, _ := identitywebtest.NewCertificate("my app", 0)
+	cred, _ := certsource.NewCertificate([]*x509.Certificate{c.Cert}, c.Key, certsource.CertificateOptions{})
+	req := certsource.AuthRequest{ClientID: "client-id", TokenEndpoint: "https://op.example/token", Now: time.Now(),
+		SigningAlgs:    []string{"RS256", "ES256"}, // token_endpoint_auth_signing_alg_values_supported
+		FreshAssertion: true}
+	a, _ := cred.ClientAuth(context.Background(), req)
+	b, _ := cred.ClientAuth(context.Background(), req)
+	fmt.Println(a.AssertionAlg, a.ClientAssertion != b.ClientAssertion, cred.KeyID() != "")
+
+	form, header := url.Values{"grant_type": {"client_credentials"}}, http.Header{}
+	a.Apply(header, form, "client-id", certsource.SecretBasic)
+	fmt.Println(form.Get("client_assertion_type"))
+	// Output:
+	// RS256 true true
+	// urn:ietf:params:oauth:client-assertion-type:jwt-bearer
 }

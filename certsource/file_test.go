@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
@@ -13,6 +15,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"log/slog"
+	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
@@ -40,6 +43,11 @@ func thumb(c *iwt.Certificate) string {
 	return hex.EncodeToString(s[:])
 }
 
+func certThumb(c *x509.Certificate) string {
+	s := sha256.Sum256(c.Raw)
+	return hex.EncodeToString(s[:])
+}
+
 func pemOf(c *iwt.Certificate) []byte { return []byte(c.CertificatePEM() + c.KeyPEM()) }
 
 func pkcs1PEM(c *iwt.Certificate) []byte {
@@ -58,20 +66,55 @@ func TestParseCertificateFormats(t *testing.T) {
 	legacy, _ := x509.EncryptPEMBlock(rand.Reader, "RSA PRIVATE KEY", x509.MarshalPKCS1PrivateKey(a.Key), []byte("legacy-pass"), x509.PEMCipherAES256)
 	ecKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	ecDER, _ := x509.MarshalECPrivateKey(ecKey)
+	ecCert, ecOwn := ecCertificate(t, elliptic.P256())
+	ecOwnDER, _ := x509.MarshalECPrivateKey(ecOwn)
+	ecOwnP8, _ := x509.MarshalPKCS8PrivateKey(ecOwn)
+	ecEncP8, _ := pkcs8.MarshalPrivateKey(ecOwn, []byte("p8-pass"), nil)
+	//lint:ignore SA1019 the test needs a legacy encrypted key to read
+	ecLegacy, _ := x509.EncryptPEMBlock(rand.Reader, "EC PRIVATE KEY", ecOwnDER, []byte("legacy-pass"), x509.PEMCipherAES256)
+	ecPFX, err := pkcs12.Modern.Encode(ecOwn, ecCert, nil, "pfx-pass")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p384Cert, p384Key := ecCertificate(t, elliptic.P384())
+	p384DER, _ := x509.MarshalECPrivateKey(p384Key)
+	_, edKey, _ := ed25519.GenerateKey(rand.Reader)
+	edP8, _ := x509.MarshalPKCS8PrivateKey(edKey)
+	small, _ := rsa.GenerateKey(rand.Reader, 1024)
+	smallTmpl := &x509.Certificate{SerialNumber: big.NewInt(2), NotBefore: time.Now(), NotAfter: time.Now().Add(time.Hour)}
+	smallDER, _ := x509.CreateCertificate(rand.Reader, smallTmpl, smallTmpl, &small.PublicKey, small)
+	smallCert, _ := x509.ParseCertificate(smallDER)
+	ecPEM := func(blocks ...*pem.Block) []byte {
+		out := certPEM(ecCert)
+		for _, b := range blocks {
+			out = append(out, pem.EncodeToMemory(b)...)
+		}
+		return out
+	}
 	good := []struct {
 		name, password string
 		data           []byte
+		want           string // thumbprint
 	}{
-		{"PEM PKCS#8", "", pemOf(a)},
-		{"PEM PKCS#1", "", pkcs1PEM(a)},
-		{"PEM encrypted PKCS#8", "p8-pass", append([]byte(a.CertificatePEM()), pem.EncodeToMemory(&pem.Block{Type: "ENCRYPTED PRIVATE KEY", Bytes: encPKCS8})...)},
-		{"PEM legacy encrypted", "legacy-pass", append([]byte(a.CertificatePEM()), pem.EncodeToMemory(legacy)...)},
-		{"PFX", "pfx-pass", pfx},
+		{"PEM PKCS#8", "", pemOf(a), ""},
+		{"PEM PKCS#1", "", pkcs1PEM(a), ""},
+		{"PEM encrypted PKCS#8", "p8-pass", append([]byte(a.CertificatePEM()), pem.EncodeToMemory(&pem.Block{Type: "ENCRYPTED PRIVATE KEY", Bytes: encPKCS8})...), ""},
+		{"PEM legacy encrypted", "legacy-pass", append([]byte(a.CertificatePEM()), pem.EncodeToMemory(legacy)...), ""},
+		{"PFX", "pfx-pass", pfx, ""},
+		{"EC PEM SEC 1", "", ecPEM(&pem.Block{Type: "EC PRIVATE KEY", Bytes: ecOwnDER}), certThumb(ecCert)},
+		{"EC PEM PKCS#8", "", ecPEM(&pem.Block{Type: "PRIVATE KEY", Bytes: ecOwnP8}), certThumb(ecCert)},
+		{"EC PEM encrypted PKCS#8", "p8-pass", ecPEM(&pem.Block{Type: "ENCRYPTED PRIVATE KEY", Bytes: ecEncP8}), certThumb(ecCert)},
+		{"EC PEM legacy encrypted", "legacy-pass", ecPEM(ecLegacy), certThumb(ecCert)},
+		{"EC PFX", "pfx-pass", ecPFX, certThumb(ecCert)},
 	}
 	for _, tc := range good {
 		t.Run(tc.name, func(t *testing.T) {
+			want := tc.want
+			if want == "" {
+				want = thumb(a)
+			}
 			c, err := certsource.ParseCertificate(tc.data, tc.password, certsource.CertificateOptions{})
-			if err != nil || !strings.HasSuffix(c.Description(), thumb(a)) {
+			if err != nil || !strings.HasSuffix(c.Description(), want) {
 				t.Fatalf("%v %v", c, err)
 			}
 		})
@@ -88,7 +131,11 @@ func TestParseCertificateFormats(t *testing.T) {
 		{"wrong PFX password", "nope", "password is wrong", pfx},
 		{"no password for encrypted PKCS#8", "", "no password", append([]byte(a.CertificatePEM()), pem.EncodeToMemory(&pem.Block{Type: "ENCRYPTED PRIVATE KEY", Bytes: encPKCS8})...)},
 		{"wrong legacy password", "nope", "password is wrong", append([]byte(a.CertificatePEM()), pem.EncodeToMemory(legacy)...)},
-		{"EC key", "", "EC key", append([]byte(a.CertificatePEM()), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: ecDER})...)},
+		{"EC key for an RSA certificate", "", "does not match", append([]byte(a.CertificatePEM()), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: ecDER})...)},
+		{"EC key on P-384", "", "only P-256", append(certPEM(p384Cert), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: p384DER})...)},
+		{"corrupt EC key", "", "EC PRIVATE KEY block does not parse", ecPEM(&pem.Block{Type: "EC PRIVATE KEY", Bytes: ecOwnDER[:20]})},
+		{"Ed25519 key", "", "Ed25519", append([]byte(a.CertificatePEM()), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: edP8})...)},
+		{"RSA-1024", "", "shorter than 2048", append(certPEM(smallCert), pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(small)})...)},
 		{"random bytes", "x", "neither PEM nor", []byte{0x30, 0x82, 1, 2, 3}},
 	}
 	for _, tc := range bad {
@@ -231,6 +278,9 @@ func FuzzParseCertificate(f *testing.F) {
 	f.Add(pemOf(a), "")
 	f.Add(pfx, "p")
 	f.Add([]byte("-----BEGIN CERTIFICATE-----\n\n-----END CERTIFICATE-----"), "")
+	ecCert, ecKey := ecCertificate(f, elliptic.P256())
+	ecDER, _ := x509.MarshalECPrivateKey(ecKey)
+	f.Add(append(certPEM(ecCert), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: ecDER})...), "")
 	f.Fuzz(func(t *testing.T, data []byte, password string) {
 		c, err := certsource.ParseCertificate(data, password, certsource.CertificateOptions{})
 		if err == nil && c == nil {

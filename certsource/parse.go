@@ -2,6 +2,10 @@ package certsource
 
 import (
 	"bytes"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/pem"
@@ -23,9 +27,11 @@ func (e *parseError) Error() string   { return "certsource: " + e.msg }
 func (e *parseError) Is(t error) bool { return t == ErrBadCertificate }
 
 // ParseCertificate reads a certificate chain and its private key from PEM
-// (CERTIFICATE blocks, then an RSA key as PKCS#1, PKCS#8, legacy encrypted
-// PEM or encrypted PKCS#8 with password) or PKCS#12/PFX (with password).
-// Entra ID needs RSA keys for client assertions; other key types are
+// (CERTIFICATE blocks, then the key: RSA as PKCS#1, EC as SEC 1 "EC PRIVATE
+// KEY", either as PKCS#8, legacy encrypted PEM or encrypted PKCS#8 with
+// password) or PKCS#12/PFX (with password). Keys are RSA (2048 bits or more;
+// PS256 or RS256) or EC on P-256 (ES256; not accepted by Entra ID, which
+// needs RSA, but by standards providers); other key types and curves are
 // refused with a clear error.
 func ParseCertificate(data []byte, password string, opts CertificateOptions) (*Certificate, error) {
 	if len(bytes.TrimSpace(data)) == 0 {
@@ -41,16 +47,16 @@ func ParseCertificate(data []byte, password string, opts CertificateOptions) (*C
 		}
 		return nil, &parseError{"the data is neither PEM nor a readable PFX"}
 	}
-	rk, ok := key.(*rsa.PrivateKey)
-	if !ok {
-		return nil, &parseError{"the PFX key is not RSA (Entra client assertions need RSA)"}
+	sk, err := supportedKey(key, "PFX key")
+	if err != nil {
+		return nil, err
 	}
-	return newChecked(append([]*x509.Certificate{leaf}, cas...), rk, opts)
+	return newChecked(append([]*x509.Certificate{leaf}, cas...), sk, opts)
 }
 
 func parsePEM(data []byte, password string, opts CertificateOptions) (*Certificate, error) {
 	var chain []*x509.Certificate
-	var key *rsa.PrivateKey
+	var key crypto.Signer
 	for {
 		var block *pem.Block
 		block, data = pem.Decode(data)
@@ -81,7 +87,7 @@ func parsePEM(data []byte, password string, opts CertificateOptions) (*Certifica
 	return newChecked(chain, key, opts)
 }
 
-func pemKey(block *pem.Block, password string) (*rsa.PrivateKey, error) {
+func pemKey(block *pem.Block, password string) (crypto.Signer, error) {
 	der := block.Bytes
 	//lint:ignore SA1019 legacy encrypted PEM keys are still deployed; reading them is supported
 	if x509.IsEncryptedPEMBlock(block) {
@@ -97,7 +103,11 @@ func pemKey(block *pem.Block, password string) (*rsa.PrivateKey, error) {
 	}
 	switch block.Type {
 	case "EC PRIVATE KEY":
-		return nil, &parseError{"the key is an EC key (Entra client assertions need RSA)"}
+		k, err := x509.ParseECPrivateKey(der)
+		if err != nil {
+			return nil, &parseError{"the EC PRIVATE KEY block does not parse"}
+		}
+		return supportedKey(k, "EC key")
 	case "RSA PRIVATE KEY":
 		k, err := x509.ParsePKCS1PrivateKey(der)
 		if err != nil {
@@ -112,25 +122,37 @@ func pemKey(block *pem.Block, password string) (*rsa.PrivateKey, error) {
 		if err != nil {
 			return nil, &parseError{"the PKCS#8 key password is wrong or the key is corrupt"}
 		}
-		rk, ok := k.(*rsa.PrivateKey)
-		if !ok {
-			return nil, &parseError{"the key is not RSA (Entra client assertions need RSA)"}
-		}
-		return rk, nil
+		return supportedKey(k, "PKCS#8 key")
 	default:
 		k, err := x509.ParsePKCS8PrivateKey(der)
 		if err != nil {
 			return nil, &parseError{"the PRIVATE KEY block does not parse"}
 		}
-		rk, ok := k.(*rsa.PrivateKey)
-		if !ok {
-			return nil, &parseError{"the key is not RSA (Entra client assertions need RSA)"}
-		}
-		return rk, nil
+		return supportedKey(k, "PKCS#8 key")
 	}
 }
 
-func newChecked(chain []*x509.Certificate, key *rsa.PrivateKey, opts CertificateOptions) (*Certificate, error) {
+// supportedKey returns key as a signer when it is RSA or EC P-256.
+func supportedKey(key any, what string) (crypto.Signer, error) {
+	switch k := key.(type) {
+	case *rsa.PrivateKey:
+		return k, nil
+	case *ecdsa.PrivateKey:
+		if k.Curve != elliptic.P256() {
+			return nil, &parseError{fmt.Sprintf("the %s is an EC key on %s: only P-256 (ES256) is supported", what, k.Curve.Params().Name)}
+		}
+		return k, nil
+	case ed25519.PrivateKey:
+		return nil, &parseError{"the " + what + " is Ed25519: only RSA and EC P-256 keys are supported"}
+	default:
+		return nil, &parseError{"the " + what + " is neither RSA nor EC P-256"}
+	}
+}
+
+func newChecked(chain []*x509.Certificate, key crypto.Signer, opts CertificateOptions) (*Certificate, error) {
+	if _, err := kindOf(key, opts.RS256); err != nil {
+		return nil, err // a parseError that says what is wrong with the key
+	}
 	c, err := NewCertificate(chain, key, opts)
 	if err != nil {
 		return nil, &parseError{"the private key does not match the certificate"}

@@ -2,10 +2,14 @@
 // the RSA algorithms this project uses: RS256 (RSASSA-PKCS1-v1_5 with
 // SHA-256) and PS256 (RSASSA-PSS with SHA-256).
 //
-// It is deliberately small: the development identity provider mints and checks
-// tokens with it, and the token engine signs client assertions with it. Parsing
-// never panics on malformed input; every failure is an error that names what
-// was wrong without echoing the token.
+// It is deliberately small and is not to grow: the development identity
+// provider (identitywebtest) mints and checks its tokens with it, and
+// internal/jwks verifies RS256/PS256 JWTs with it. Client assertions are
+// signed by certsource through go-jose (github.com/go-jose/go-jose/v4), and
+// new JOSE work — other algorithms, RFC 7638 thumbprints, DPoP proofs,
+// logout tokens — goes through go-jose too: security reviewers trust a kept
+// JOSE library over our own. Parsing never panics on malformed input; every
+// failure is an error that names what was wrong without echoing the token.
 package jws
 
 import (
