@@ -19,9 +19,17 @@
 // token, session id or user id is in clear.
 //
 // When Redis fails: Tiered logs once, counts (L2Failures), calls
-// OnL2Failure, and leaves Redis alone for CircuitBreak (2 s); requests are
-// served from L1 or the identity provider meanwhile, and L2 use resumes by
-// itself.
+// OnL2Failure, and leaves Redis alone for CircuitBreak (2 s); then one call
+// probes it. Requests are served from L1 or the identity provider
+// meanwhile, each L2 call is bounded by L2Timeout (250 ms, a stalled Redis
+// included), and L2 use resumes by itself.
+//
+// Deletes are durable: a Delete (sign-out) that cannot reach Redis is kept
+// in a pending set and retried with back-off until Redis confirms it, then
+// the invalidation is published; meanwhile this instance does not serve the
+// key (PendingDeletes counts them). Writes that cannot reach Redis are kept
+// the same way, so a stale L2 value (a spent refresh token) is never read
+// back over a newer one.
 //
 // Coherence across instances: a Set or Delete on one instance reaches the
 // others' L1 through Redis pub/sub within its delivery time (milliseconds;

@@ -110,6 +110,25 @@ func (m *Memory) LookupAt(key string, now time.Time) ([]byte, bool) {
 	return e.value, true
 }
 
+// GetWithTTL returns the live value under key and how long it has left
+// (cachestore.TTLGetter).
+func (m *Memory) GetWithTTL(_ context.Context, key string) ([]byte, time.Duration, bool, error) {
+	v, ttl, ok := m.lookupTTL(key)
+	return v, ttl, ok, nil
+}
+
+func (m *Memory) lookupTTL(key string) ([]byte, time.Duration, bool) {
+	now := m.clock.Now().UnixNano()
+	s := m.shard(key)
+	s.mu.RLock()
+	e := s.items[key]
+	s.mu.RUnlock()
+	if e == nil || now >= e.expires {
+		return nil, 0, false
+	}
+	return e.value, time.Duration(e.expires - now), true
+}
+
 // Set stores value under key for ttl.
 func (m *Memory) Set(_ context.Context, key string, value []byte, ttl time.Duration) error {
 	if ttl <= 0 {

@@ -2,6 +2,7 @@ package cachestore
 
 import (
 	"context"
+	"errors"
 	"time"
 )
 
@@ -11,12 +12,24 @@ import (
 // Contract:
 //   - Get returns (value, true, nil) for a live entry and (nil, false, nil)
 //     when there is none (missing or expired): not found is not an error.
-//     err is for system faults only (a dead Redis, a timeout). The returned
-//     slice must not be modified by the caller; stores may share it.
+//     err is for system faults only (a dead Redis, a timeout).
 //   - Set stores value under key for ttl (ttl <= 0: the store's default
-//     bound). The store may keep value without copying: callers must not
-//     modify it afterwards.
-//   - Delete removes key; deleting a missing key is not an error.
+//     bound). Delete removes key; deleting a missing key is not an error.
+//
+// Value buffers are immutable once they cross this interface, in either
+// direction, so that a hit can be served without a copy (the token engine
+// returns an access token as a string sharing the bytes Get returned):
+//   - The slice Get returns belongs to the caller for as long as it keeps
+//     it: the store never modifies it afterwards — not on a later Set,
+//     Delete, eviction, expiry or Clear of that key or any other, and it
+//     never reuses it (no pooling of returned buffers). Stores may return
+//     the same slice to several callers, so callers must not modify it
+//     either.
+//   - The slice given to Set is only read by the store: it never writes
+//     into it. It may keep the slice itself (no copy) and return it from
+//     later Gets, so the caller must not modify it after Set either.
+//
+// internal/storetest checks both rules for every store.
 type Store interface {
 	Get(ctx context.Context, key string) ([]byte, bool, error)
 	Set(ctx context.Context, key string, value []byte, ttl time.Duration) error
@@ -66,6 +79,15 @@ type FreshGetter interface {
 // Lock waits for the named lock until ctx ends (then it returns ctx's
 // error); the lease lasts ttl and is renewed while held, so a crashed holder
 // frees it after ttl.
+//
+// What "held" guarantees: at most one holder at a time as long as the lock
+// store keeps its data. A Redis failover can lose a lock whose write had
+// not reached the replica that is promoted; redisstore.Options.LockReplicas
+// closes that gap (the lock counts as taken only once replicas acknowledged
+// it, else Lock returns ErrLockNotReplicated). A lease can also be lost
+// while held (a pause longer than ttl, renewals failing): holders that are
+// about to do something that must happen once — spend a rotating refresh
+// token — check Lease.Held first when the Unlocker implements it.
 type Locker interface {
 	Lock(ctx context.Context, name string, ttl time.Duration) (Unlocker, error)
 }
@@ -75,6 +97,24 @@ type Locker interface {
 type Unlocker interface {
 	Unlock(ctx context.Context) error
 }
+
+// Lease is implemented by Unlockers that can confirm the lock is still
+// theirs: Held returns nil when it is, ErrLockLost when the lease expired or
+// another holder has the lock, or the store's error when it cannot tell
+// (treat that as not held).
+type Lease interface {
+	Held(ctx context.Context) error
+}
+
+var (
+	// ErrLockNotReplicated is returned by Lock when the lock was taken on
+	// the master but not acknowledged by the required replicas in time: it
+	// could vanish in a failover, so it is released and not held.
+	ErrLockNotReplicated = errors.New("cachestore: the lock was not acknowledged by the replicas")
+	// ErrLockLost is returned by Lease.Held when the lease expired or
+	// another holder has the lock.
+	ErrLockLost = errors.New("cachestore: the lock is no longer held")
+)
 
 // Invalidator is implemented by shared stores that carry invalidation
 // messages between instances (Redis pub/sub). Subscribe runs until ctx ends:

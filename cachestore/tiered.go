@@ -6,7 +6,10 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
+	"hash/maphash"
 	"log/slog"
+	mrand "math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -15,31 +18,42 @@ import (
 var (
 	errNoLocker      = errors.New("cachestore: the store cannot lock")
 	errNoInvalidator = errors.New("cachestore: the store carries no invalidations")
-	// ErrL2Unavailable is returned by Lock while the L2 circuit is open.
+	// ErrL2Unavailable is returned by Lock while the L2 circuit is open, and
+	// given to OnL2Failure for a delete or write deferred because of it.
 	ErrL2Unavailable = errors.New("cachestore: the L2 store is unavailable")
 )
 
 // TieredOptions configure a Tiered store; the zero value is usable.
 type TieredOptions struct {
-	// L2Timeout bounds each L2 operation. Default: 250 ms.
+	// L2Timeout bounds each L2 operation (a read, a write, a delete, an
+	// invalidation publish, a lock release). A stalled Redis costs a call at
+	// most this long, once per circuit opening. Default: 250 ms.
 	L2Timeout time.Duration
 	// CircuitBreak is how long L2 is left alone after a failure, so a dead
-	// Redis does not add its timeout to every request. Default: 2 s.
+	// Redis does not add its timeout to every request. When it is over, one
+	// call probes L2 while the others still skip it; the probe's success
+	// closes the circuit. Default: 2 s.
 	CircuitBreak time.Duration
 	// MaxL1TTL caps how long L1 keeps an entry. Default: no cap beyond the
 	// entry's own TTL (coherence comes from invalidations).
 	MaxL1TTL time.Duration
-	// AsyncWrites writes L2 in the background (a bounded queue; when it is
-	// full the write is dropped and counted). Default: write-through.
+	// AsyncWrites writes L2 in the background (a bounded queue). A write or
+	// delete that does not fit in the queue is not lost: it joins the
+	// pending ones (see PendingDeletes). Default: write-through.
 	AsyncWrites bool
 	// OnL2Failure is called for every L2 failure (as Identity Web's
 	// OnL2CacheFailure), with the operation: "get", "set", "delete",
-	// "publish", "lock".
+	// "publish", "lock", "unlock". A delete or write that must be retried is
+	// reported once per key (with ErrL2Unavailable when the circuit was
+	// open), not at every retry.
 	OnL2Failure func(op string, err error)
 	// DisableInvalidation turns off cross-instance invalidation.
 	DisableInvalidation bool
-	// Logger receives warnings about L2 failures (rate-limited by the
-	// circuit). Default: slog.Default().
+	// RetryMax bounds the back-off between retries of pending deletes and
+	// writes while L2 keeps failing. Default: 5 s.
+	RetryMax time.Duration
+	// Logger receives warnings about L2 failures (one per circuit opening,
+	// one per deferred delete). Default: slog.Default().
 	Logger *slog.Logger
 	// Clock. Default: the system clock.
 	Clock Clock
@@ -48,7 +62,26 @@ type TieredOptions struct {
 // Tiered reads L1 then L2, filling L1 from L2 with a TTL no longer than L2's;
 // it writes and deletes through both. L2 failures never fail a call: they
 // are logged, counted and reported to OnL2Failure, and L2 is left alone for
-// CircuitBreak, after which it is tried again by itself.
+// CircuitBreak, after which one call probes it and its use resumes by
+// itself.
+//
+// Durable deletes and writes: a Delete (sign-out) or Set that cannot reach
+// L2 — circuit open, Redis failing or stalled, async queue full — is never
+// dropped. Its key joins a pending set, retried in the background with
+// back-off until L2 confirms, then the invalidation is published so other
+// instances drop their L1 copy. While a key is pending, this instance does
+// not read it from L2 nor fill L1 from L2 for it: a pending delete is a
+// miss at once (L1 included), a pending write is served from L1 only. A
+// later Set of a key replaces its pending delete (the new value wins); a
+// later Delete replaces its pending write. The pending set is a map keyed by
+// cache key, so it is bounded by the keys that exist: repeated operations on
+// a key take one slot, and nothing is evicted from it (dropping an entry
+// would lose a sign-out). Delete and Set return at once; PendingDeletes and
+// PendingWrites count what waits. Close makes a last attempt and reports
+// what could not be applied.
+//
+// L2 operations on one key are applied in the order this instance made
+// them, so a deferred delete never lands after a later write of the key.
 //
 // Coherence across instances: every Set and Delete publishes the key
 // (sealed when L2 is Encrypted) and other instances drop it from their L1,
@@ -62,11 +95,45 @@ type Tiered struct {
 	opts     TieredOptions
 	id       []byte // this instance, to ignore its own invalidations
 	openTill atomic.Int64
+	probing  atomic.Bool
 	failures atomic.Int64
 	dropped  atomic.Int64
 	queue    chan func()
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
+	close    sync.Once
+	closeErr error
+
+	seed    maphash.Seed
+	stripes [64]stripe
+
+	pmu      sync.Mutex
+	pending  map[string]*pendingOp
+	gen      uint64
+	nPending atomic.Int64
+	nDeletes atomic.Int64
+	kick     chan struct{}
+
+	kmu  sync.Mutex
+	busy map[string]chan struct{} // keys with an L2 operation in flight
+}
+
+// stripe orders L1 changes and L1 fills from L2 for the keys hashed to it:
+// every change bumps seq, and a fill is dropped when seq moved during its L2
+// read, so a value read before a Set, Delete or invalidation never lands in
+// L1 after it.
+type stripe struct {
+	mu  sync.Mutex
+	seq atomic.Uint64
+}
+
+// pendingOp is a key whose L2 copy is out of date: del says whether L2 must
+// drop it (a delete) or receive the value L1 holds (a write; when L1 no
+// longer holds one, L2 drops the key).
+type pendingOp struct {
+	del      bool
+	gen      uint64
+	reported bool
 }
 
 // NewTiered returns a store over l1 and l2 and, when l2 carries
@@ -78,6 +145,9 @@ func NewTiered(l1 *Memory, l2 Store, opts TieredOptions) *Tiered {
 	if opts.CircuitBreak <= 0 {
 		opts.CircuitBreak = 2 * time.Second
 	}
+	if opts.RetryMax <= 0 {
+		opts.RetryMax = 5 * time.Second
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
@@ -86,7 +156,8 @@ func NewTiered(l1 *Memory, l2 Store, opts TieredOptions) *Tiered {
 	}
 	id := make([]byte, 16)
 	rand.Read(id)
-	t := &Tiered{l1: l1, l2: l2, opts: opts, id: []byte(hex.EncodeToString(id))}
+	t := &Tiered{l1: l1, l2: l2, opts: opts, id: []byte(hex.EncodeToString(id)), seed: maphash.MakeSeed(),
+		pending: map[string]*pendingOp{}, kick: make(chan struct{}, 1), busy: map[string]chan struct{}{}}
 	ctx, cancel := context.WithCancel(context.Background())
 	t.cancel = cancel
 	if opts.AsyncWrites {
@@ -104,40 +175,115 @@ func NewTiered(l1 *Memory, l2 Store, opts TieredOptions) *Tiered {
 			}
 		}()
 	}
+	t.wg.Add(1)
+	go func() {
+		defer t.wg.Done()
+		t.retryLoop(ctx)
+	}()
 	if inv, ok := l2.(Invalidator); ok && !opts.DisableInvalidation {
 		t.wg.Add(1)
 		go func() {
 			defer t.wg.Done()
-			inv.Subscribe(ctx, t.onInvalidation, t.l1.Clear)
+			inv.Subscribe(ctx, t.onInvalidation, t.clearL1)
 		}()
 	}
 	return t
 }
 
-// Close stops the subscription and the async writer.
+// UnappliedError is returned by Close when deletes or writes could not reach
+// L2 before it: their keys keep their old L2 value until its TTL ends.
+type UnappliedError struct {
+	Deletes, Writes int
+}
+
+func (e *UnappliedError) Error() string {
+	return fmt.Sprintf("cachestore: %d deletes and %d writes could not reach L2 before Close", e.Deletes, e.Writes)
+}
+
+// Unwrap returns ErrL2Unavailable.
+func (e *UnappliedError) Unwrap() error { return ErrL2Unavailable }
+
+// Close stops the subscription, the async writer and the retries, then
+// makes one last attempt to apply pending deletes and writes (each bounded
+// by L2Timeout, stopping at the first failure). It returns an
+// *UnappliedError when some remain. Calling it again returns the same
+// result.
 func (t *Tiered) Close() error {
-	t.cancel()
-	t.wg.Wait()
-	return nil
+	t.close.Do(func() {
+		t.cancel()
+		t.wg.Wait()
+		if t.nPending.Load() == 0 {
+			return
+		}
+		t.flush(context.Background(), true)
+		if n := t.nPending.Load(); n > 0 {
+			d := int(t.nDeletes.Load())
+			t.closeErr = &UnappliedError{Deletes: d, Writes: int(n) - d}
+			t.opts.Logger.LogAttrs(context.Background(), slog.LevelError, "cachestore: closing with deletes and writes that never reached L2; their keys keep their old L2 value until its TTL",
+				slog.Int("deletes", d), slog.Int("writes", int(n)-d))
+		}
+	})
+	return t.closeErr
 }
 
 // L2Failures counts L2 failures since the start.
 func (t *Tiered) L2Failures() int64 { return t.failures.Load() }
 
-// DroppedWrites counts async L2 writes dropped because the queue was full.
+// DroppedWrites counts async L2 writes and deletes that did not fit in the
+// queue. They are not lost: they are applied with the pending ones.
 func (t *Tiered) DroppedWrites() int64 { return t.dropped.Load() }
 
-func (t *Tiered) l2Open() bool { return t.opts.Clock.Now().UnixNano() >= t.openTill.Load() }
+// PendingDeletes is the number of keys deleted on this instance whose L2
+// delete has not been confirmed yet (this instance does not serve them).
+func (t *Tiered) PendingDeletes() int { return int(t.nDeletes.Load()) }
 
-func (t *Tiered) fail(ctx context.Context, op string, err error) {
+// PendingWrites is the number of keys written on this instance whose L2
+// write has not been confirmed yet (this instance serves them from L1 only).
+func (t *Tiered) PendingWrites() int { return int(t.nPending.Load() - t.nDeletes.Load()) }
+
+// --- circuit breaker ---
+
+// acquire reports whether L2 may be used now: the circuit is closed, or its
+// pause is over and the caller becomes the one probe (probe true: pass it
+// to finish).
+func (t *Tiered) acquire() (ok, probe bool) {
+	till := t.openTill.Load()
+	if till == 0 {
+		return true, false
+	}
+	if t.opts.Clock.Now().UnixNano() < till || !t.probing.CompareAndSwap(false, true) {
+		return false, false
+	}
+	return true, true
+}
+
+// finish records the outcome of an L2 call made after acquire.
+func (t *Tiered) finish(ctx context.Context, probe bool, op string, err error, report bool) {
+	if err != nil {
+		t.fail(ctx, op, err, report)
+	} else if probe {
+		t.closeCircuit(ctx)
+	}
+	if probe {
+		t.probing.Store(false)
+	}
+}
+
+func (t *Tiered) closeCircuit(ctx context.Context) {
+	if t.openTill.Swap(0) != 0 {
+		t.opts.Logger.LogAttrs(ctx, slog.LevelInfo, "cachestore: L2 is back")
+		t.nudge()
+	}
+}
+
+func (t *Tiered) fail(ctx context.Context, op string, err error, report bool) {
 	t.failures.Add(1)
-	first := t.l2Open()
-	t.openTill.Store(t.opts.Clock.Now().Add(t.opts.CircuitBreak).UnixNano())
+	first := t.openTill.Swap(t.opts.Clock.Now().Add(t.opts.CircuitBreak).UnixNano()) == 0
 	if first { // one warning per circuit opening
 		t.opts.Logger.LogAttrs(ctx, slog.LevelWarn, "cachestore: L2 failed; serving from L1 and the identity provider, L2 paused",
 			slog.String("op", op), slog.String("error", err.Error()), slog.Duration("pause", t.opts.CircuitBreak))
 	}
-	if t.opts.OnL2Failure != nil {
+	if report && t.opts.OnL2Failure != nil {
 		t.opts.OnL2Failure(op, err)
 	}
 }
@@ -145,6 +291,8 @@ func (t *Tiered) fail(ctx context.Context, op string, err error) {
 func (t *Tiered) l2ctx(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.WithoutCancel(ctx), t.opts.L2Timeout)
 }
+
+// --- reads ---
 
 // Get returns the value from L1, else from L2.
 func (t *Tiered) Get(ctx context.Context, key string) ([]byte, bool, error) {
@@ -157,136 +305,524 @@ func (t *Tiered) GetLevel(ctx context.Context, key string) ([]byte, Level, bool,
 	if v, ok := t.l1.Lookup(key); ok {
 		return v, LevelL1, true, nil
 	}
-	v, ok := t.getL2(ctx, key)
-	if !ok {
+	v, found, _ := t.readL2(ctx, key, false)
+	if !found {
 		return nil, 0, false, nil
 	}
 	return v, LevelL2, true, nil
 }
 
-// GetFresh reads L2, bypassing L1 (falling back to L1 when L2 is down).
+// GetFresh reads L2, bypassing L1 (falling back to L1 when L2 is down, and
+// answering from L1 alone for a key whose delete or write is pending).
 func (t *Tiered) GetFresh(ctx context.Context, key string) ([]byte, bool, error) {
-	if !t.l2Open() {
+	if t.isPending(key) {
 		v, ok := t.l1.Lookup(key)
 		return v, ok, nil
 	}
-	if v, ok := t.getL2(ctx, key); ok {
-		return v, true, nil
-	}
-	if !t.l2Open() { // it just failed
+	v, found, reached := t.readL2(ctx, key, true)
+	if !reached {
 		v, ok := t.l1.Lookup(key)
 		return v, ok, nil
 	}
-	t.l1.Delete(ctx, key) // L2 says it is gone
-	return nil, false, nil
+	return v, found, nil
 }
 
-func (t *Tiered) getL2(ctx context.Context, key string) ([]byte, bool) {
-	if !t.l2Open() {
-		return nil, false
+// readL2 reads key from L2 and fills L1 with it; reached is false when L2
+// was not asked or failed. With dropOnMiss, an L2 miss also drops key from
+// L1 (L2 says it is gone).
+func (t *Tiered) readL2(ctx context.Context, key string, dropOnMiss bool) (v []byte, found, reached bool) {
+	if t.isPending(key) {
+		return nil, false, false
 	}
+	ok, probe := t.acquire()
+	if !ok {
+		return nil, false, false
+	}
+	st := t.stripe(key)
+	seq := st.seq.Load()
 	c, cancel := t.l2ctx(ctx)
-	defer cancel()
-	var v []byte
 	var ttl time.Duration
-	var ok bool
 	var err error
 	if tg, isTTL := t.l2.(TTLGetter); isTTL {
-		v, ttl, ok, err = tg.GetWithTTL(c, key)
+		v, ttl, found, err = tg.GetWithTTL(c, key)
 	} else {
-		v, ok, err = t.l2.Get(c, key)
+		v, found, err = t.l2.Get(c, key)
 		ttl = time.Minute // unknown: keep it briefly
 	}
+	cancel()
+	t.finish(ctx, probe, "get", err, true)
 	if err != nil {
-		t.fail(ctx, "get", err)
-		return nil, false
-	}
-	if !ok {
-		return nil, false
+		return nil, false, false
 	}
 	if t.opts.MaxL1TTL > 0 && ttl > t.opts.MaxL1TTL {
 		ttl = t.opts.MaxL1TTL
 	}
-	t.l1.Set(ctx, key, v, ttl)
-	return v, true
+	st.mu.Lock()
+	if st.seq.Load() == seq && !t.isPending(key) { // nothing changed the key meanwhile
+		if found {
+			t.l1.Set(ctx, key, v, ttl)
+		} else if dropOnMiss {
+			t.l1.Delete(ctx, key)
+		}
+	}
+	st.mu.Unlock()
+	return v, found, true
 }
 
+// --- writes ---
+
 // Set writes L1 and L2 (L2 in the background with AsyncWrites) and tells
-// other instances.
+// other instances. It replaces a pending delete of key.
 func (t *Tiered) Set(ctx context.Context, key string, value []byte, ttl time.Duration) error {
 	l1ttl := ttl
 	if t.opts.MaxL1TTL > 0 && (l1ttl <= 0 || l1ttl > t.opts.MaxL1TTL) {
 		l1ttl = t.opts.MaxL1TTL
 	}
+	st := t.stripe(key)
+	st.mu.Lock()
+	st.seq.Add(1)
 	t.l1.Set(ctx, key, value, l1ttl)
-	t.toL2(ctx, "set", key, func(c context.Context) error { return t.l2.Set(c, key, value, ttl) })
+	gen := t.mark(key, false)
+	st.mu.Unlock()
+	t.toL2(ctx, key, gen, "set", func(c context.Context) error { return t.l2.Set(c, key, value, ttl) })
 	return nil
 }
 
-// Delete removes key from both levels and tells other instances.
+// Delete removes key from both levels and tells other instances. When L2
+// cannot be reached, the delete is kept and retried until L2 confirms it
+// (see Tiered); Delete itself never fails.
 func (t *Tiered) Delete(ctx context.Context, key string) error {
+	st := t.stripe(key)
+	st.mu.Lock()
+	st.seq.Add(1)
 	t.l1.Delete(ctx, key)
-	t.toL2(ctx, "delete", key, func(c context.Context) error { return t.l2.Delete(c, key) })
+	gen := t.mark(key, true)
+	st.mu.Unlock()
+	t.toL2(ctx, key, gen, "delete", func(c context.Context) error { return t.l2.Delete(c, key) })
 	return nil
 }
 
-func (t *Tiered) toL2(ctx context.Context, op, key string, write func(context.Context) error) {
-	do := func() {
-		if !t.l2Open() {
-			return
-		}
-		c, cancel := t.l2ctx(ctx)
-		defer cancel()
-		if err := write(c); err != nil {
-			t.fail(ctx, op, err)
-			return
-		}
-		t.publish(c, key)
-	}
+// toL2 applies a marked write or delete to L2: at once (write-through), or
+// through the async queue. Whatever cannot be applied now stays pending.
+func (t *Tiered) toL2(ctx context.Context, key string, gen uint64, op string, apply func(context.Context) error) {
 	if t.queue == nil {
-		do()
+		t.apply(ctx, key, gen, op, apply, false)
 		return
 	}
 	select {
-	case t.queue <- do:
+	case t.queue <- func() { t.apply(ctx, key, gen, op, apply, true) }:
 	default:
 		t.dropped.Add(1)
+		t.nudge()
 	}
 }
 
-func (t *Tiered) publish(ctx context.Context, key string) {
+// apply runs one L2 write or delete of key if it is still the latest one
+// (gen), then publishes the invalidation; wait says whether to wait for an
+// operation on the same key in flight (the request path does not wait: it
+// leaves the key to the retries).
+func (t *Tiered) apply(ctx context.Context, key string, gen uint64, op string, do func(context.Context) error, wait bool) {
+	ok, probe := t.acquire()
+	if !ok {
+		t.postpone(ctx, key, gen, op, ErrL2Unavailable)
+		return
+	}
+	release, got := t.lockKey(ctx, key, wait)
+	if !got {
+		t.endProbe(probe)
+		t.nudge()
+		return
+	}
+	if !t.current(key, gen) { // a later Set or Delete supersedes this one
+		release()
+		t.endProbe(probe)
+		return
+	}
+	err := t.run(ctx, do)
+	if err == nil {
+		err = t.publish(ctx, key)
+	}
+	op = errOp(op, err)
+	release()
+	t.finish(ctx, probe, op, err, false)
+	if err != nil {
+		t.postpone(ctx, key, gen, op, err)
+		return
+	}
+	t.resolve(key, gen)
+}
+
+// publishError marks a failure of the invalidation publish after a
+// successful write.
+type publishError struct{ error }
+
+func (e publishError) Unwrap() error { return e.error }
+
+func errOp(op string, err error) string {
+	var pe publishError
+	if err != nil && errors.As(err, &pe) {
+		return "publish"
+	}
+	return op
+}
+
+// run applies do, bounded by L2Timeout.
+func (t *Tiered) run(ctx context.Context, do func(context.Context) error) error {
+	c, cancel := t.l2ctx(ctx)
+	err := do(c)
+	cancel()
+	return err
+}
+
+func (t *Tiered) endProbe(probe bool) {
+	if probe {
+		t.probing.Store(false)
+	}
+}
+
+func (t *Tiered) publish(ctx context.Context, key string) error {
 	inv, ok := t.l2.(Invalidator)
 	if !ok || t.opts.DisableInvalidation {
-		return
+		return nil
 	}
 	msg := make([]byte, 0, len(t.id)+1+len(key))
 	msg = append(append(append(msg, t.id...), '\n'), key...)
-	if err := inv.Publish(ctx, msg); err != nil {
-		t.fail(ctx, "publish", err)
+	c, cancel := t.l2ctx(ctx)
+	defer cancel()
+	if err := inv.Publish(c, msg); err != nil {
+		return publishError{err}
 	}
+	return nil
 }
 
 func (t *Tiered) onInvalidation(msg []byte) {
-	id, key, ok := bytes.Cut(msg, []byte{'\n'})
+	id, k, ok := bytes.Cut(msg, []byte{'\n'})
 	if !ok || bytes.Equal(id, t.id) {
 		return
 	}
-	t.l1.Delete(context.Background(), string(key))
+	key := string(k)
+	st := t.stripe(key)
+	st.mu.Lock()
+	st.seq.Add(1)
+	t.l1.Delete(context.Background(), key)
+	// Another instance wrote or deleted the key after our pending write:
+	// theirs is newer. A pending delete stays: a sign-out must win.
+	t.pmu.Lock()
+	if p := t.pending[key]; p != nil && !p.del {
+		t.dropPending(key, p)
+	}
+	t.pmu.Unlock()
+	st.mu.Unlock()
 }
 
+// clearL1 empties L1 after the subscription was lost and restored
+// (invalidations may have been missed meanwhile).
+func (t *Tiered) clearL1() {
+	for i := range t.stripes {
+		t.stripes[i].mu.Lock()
+		t.stripes[i].seq.Add(1)
+	}
+	t.l1.Clear()
+	for i := range t.stripes {
+		t.stripes[i].mu.Unlock()
+	}
+}
+
+func (t *Tiered) stripe(key string) *stripe {
+	return &t.stripes[maphash.String(t.seed, key)%uint64(len(t.stripes))]
+}
+
+// --- pending deletes and writes ---
+
+// mark records that key's L2 copy must be deleted (del) or replaced by the
+// value L1 holds, and returns the operation's generation.
+func (t *Tiered) mark(key string, del bool) uint64 {
+	t.pmu.Lock()
+	defer t.pmu.Unlock()
+	t.gen++
+	p := t.pending[key]
+	if p == nil {
+		p = &pendingOp{}
+		t.pending[key] = p
+		t.nPending.Add(1)
+	} else {
+		if p.del {
+			t.nDeletes.Add(-1)
+		}
+		p.reported = p.reported && p.del == del
+	}
+	if del {
+		t.nDeletes.Add(1)
+	}
+	p.del, p.gen = del, t.gen
+	return t.gen
+}
+
+func (t *Tiered) isPending(key string) bool {
+	if t.nPending.Load() == 0 {
+		return false
+	}
+	t.pmu.Lock()
+	_, ok := t.pending[key]
+	t.pmu.Unlock()
+	return ok
+}
+
+func (t *Tiered) current(key string, gen uint64) bool {
+	t.pmu.Lock()
+	defer t.pmu.Unlock()
+	p := t.pending[key]
+	return p != nil && p.gen == gen
+}
+
+// resolve removes key from the pending set if gen is still its latest
+// operation.
+func (t *Tiered) resolve(key string, gen uint64) {
+	t.pmu.Lock()
+	if p := t.pending[key]; p != nil && p.gen == gen {
+		t.dropPending(key, p)
+	}
+	t.pmu.Unlock()
+}
+
+// dropPending removes p; t.pmu must be held.
+func (t *Tiered) dropPending(key string, p *pendingOp) {
+	delete(t.pending, key)
+	t.nPending.Add(-1)
+	if p.del {
+		t.nDeletes.Add(-1)
+	}
+}
+
+// postpone leaves key pending after its L2 operation was skipped or
+// failed, reports it once, and wakes the retries.
+func (t *Tiered) postpone(ctx context.Context, key string, gen uint64, op string, err error) {
+	t.pmu.Lock()
+	p := t.pending[key]
+	report := p != nil && p.gen == gen && !p.reported
+	del := p != nil && p.del
+	if report {
+		p.reported = true
+	}
+	t.pmu.Unlock()
+	if report {
+		if del {
+			t.opts.Logger.LogAttrs(ctx, slog.LevelWarn, "cachestore: a delete could not reach L2; retrying until it does, and not serving the key meanwhile",
+				slog.String("op", op), slog.String("error", err.Error()), slog.Int("pending_deletes", t.PendingDeletes()))
+		}
+		if t.opts.OnL2Failure != nil {
+			t.opts.OnL2Failure(op, err)
+		}
+	}
+	t.nudge()
+}
+
+func (t *Tiered) nudge() {
+	if t.nPending.Load() == 0 {
+		return
+	}
+	select {
+	case t.kick <- struct{}{}:
+	default:
+	}
+}
+
+// lockKey takes key's L2 slot, so that L2 operations on one key are
+// applied in order; without wait it does not wait for an operation in
+// flight (got false).
+func (t *Tiered) lockKey(ctx context.Context, key string, wait bool) (release func(), got bool) {
+	for {
+		t.kmu.Lock()
+		held := t.busy[key]
+		if held == nil {
+			mine := make(chan struct{})
+			t.busy[key] = mine
+			t.kmu.Unlock()
+			return func() {
+				t.kmu.Lock()
+				delete(t.busy, key)
+				t.kmu.Unlock()
+				close(mine)
+			}, true
+		}
+		t.kmu.Unlock()
+		if !wait {
+			return nil, false
+		}
+		select {
+		case <-held:
+		case <-ctx.Done():
+			return nil, false
+		}
+	}
+}
+
+const retryMin = 50 * time.Millisecond
+
+// retryLoop applies pending deletes and writes until ctx ends: at once when
+// nudged (a new pending key, L2 back), else with a back-off that doubles
+// from 50 ms to RetryMax after each failure.
+func (t *Tiered) retryLoop(ctx context.Context) {
+	backoff := retryMin
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.kick:
+		case <-timer.C:
+		}
+		if t.nPending.Load() == 0 {
+			backoff = retryMin
+			continue
+		}
+		switch t.flush(ctx, false) {
+		case flushed:
+			backoff = retryMin
+			if t.nPending.Load() > 0 { // new ones arrived meanwhile
+				timer.Reset(retryMin)
+			}
+			continue
+		case failed:
+			backoff = min(backoff*2, t.opts.RetryMax)
+		case paused: // the circuit is open: check again soon, cheaply
+		}
+		wait := backoff
+		if wait > 250*time.Millisecond && t.openTill.Load() != 0 {
+			wait = 250 * time.Millisecond // no L2 call until the pause ends
+		}
+		timer.Reset(wait/2 + time.Duration(mrand.Int64N(int64(wait))))
+	}
+}
+
+type flushResult int
+
+const (
+	flushed flushResult = iota
+	failed
+	paused
+)
+
+// flush applies every pending key once, in no particular order, and stops
+// at the first failure.
+func (t *Tiered) flush(ctx context.Context, closing bool) flushResult {
+	type item struct {
+		key      string
+		gen      uint64
+		del      bool
+		reported bool
+	}
+	t.pmu.Lock()
+	items := make([]item, 0, len(t.pending))
+	for k, p := range t.pending {
+		items = append(items, item{k, p.gen, p.del, p.reported})
+	}
+	t.pmu.Unlock()
+	applied := 0 // of those reported as failed (not merely contended)
+	for _, it := range items {
+		ok, probe := t.acquire()
+		if !ok && closing && t.openTill.Load() != 0 {
+			ok = true // a last attempt even while the circuit is open
+		}
+		if !ok {
+			return paused
+		}
+		release, got := t.lockKey(ctx, it.key, true)
+		if !got {
+			t.endProbe(probe)
+			return paused
+		}
+		if !t.current(it.key, it.gen) {
+			release()
+			t.endProbe(probe)
+			continue
+		}
+		op := "delete"
+		err := t.run(ctx, func(c context.Context) error {
+			if !it.del {
+				if v, ttl, found := t.l1.lookupTTL(it.key); found {
+					op = "set"
+					return t.l2.Set(c, it.key, v, ttl)
+				}
+			}
+			return t.l2.Delete(c, it.key)
+		})
+		if err == nil {
+			err = t.publish(ctx, it.key)
+		}
+		release()
+		if err != nil {
+			t.finish(ctx, probe, errOp(op, err), err, false)
+			t.postpone(ctx, it.key, it.gen, errOp(op, err), err)
+			return failed
+		}
+		t.finish(ctx, probe, op, nil, false)
+		t.resolve(it.key, it.gen)
+		if it.reported {
+			applied++
+		}
+	}
+	if applied > 0 {
+		t.opts.Logger.LogAttrs(ctx, slog.LevelInfo, "cachestore: deferred L2 deletes and writes applied",
+			slog.Int("applied", applied), slog.Int("still_pending", int(t.nPending.Load())))
+	}
+	return flushed
+}
+
+// --- locks ---
+
 // Lock takes a lock in L2 when it can lock; while L2 is unavailable it
-// returns ErrL2Unavailable at once.
+// returns ErrL2Unavailable at once. The Unlocker's Unlock is bounded by
+// L2Timeout; a failed release is reported (the lease then ends by itself
+// within its ttl). When the L2 lock can tell whether it is still held
+// (Lease), so can the returned Unlocker.
 func (t *Tiered) Lock(ctx context.Context, name string, ttl time.Duration) (Unlocker, error) {
 	l, ok := t.l2.(Locker)
 	if !ok {
 		return nil, errNoLocker
 	}
-	if !t.l2Open() {
+	if till := t.openTill.Load(); till != 0 && t.opts.Clock.Now().UnixNano() < till {
 		return nil, ErrL2Unavailable
 	}
-	u, err := l.Lock(ctx, name, ttl)
-	if err != nil && ctx.Err() == nil {
-		t.fail(ctx, "lock", err)
+	u, err := l.Lock(ctx, name, ttl) // not a probe: it may wait for another holder
+	switch {
+	case err == nil, errors.Is(err, ErrLockNotReplicated):
+		t.closeCircuit(ctx) // L2 answered
+	case ctx.Err() != nil: // waited for another holder: says nothing of L2
+	default:
+		t.fail(ctx, "lock", err, true)
 	}
-	return u, err
+	if err != nil {
+		return nil, err
+	}
+	return &tieredLock{t: t, u: u}, nil
+}
+
+type tieredLock struct {
+	t *Tiered
+	u Unlocker
+}
+
+// Unlock releases the L2 lock, bounded by L2Timeout.
+func (l *tieredLock) Unlock(ctx context.Context) error {
+	c, cancel := l.t.l2ctx(ctx)
+	defer cancel()
+	err := l.u.Unlock(c)
+	if err != nil {
+		l.t.fail(ctx, "unlock", err, true)
+	}
+	return err
+}
+
+// Held reports whether the lock is still held (nil), bounded by L2Timeout.
+func (l *tieredLock) Held(ctx context.Context) error {
+	h, ok := l.u.(Lease)
+	if !ok {
+		return nil
+	}
+	c, cancel := l.t.l2ctx(ctx)
+	defer cancel()
+	return h.Held(c)
 }
