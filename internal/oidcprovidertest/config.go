@@ -152,10 +152,14 @@ func (opts Options) fill() (Options, error) {
 	return opts, nil
 }
 
+// newSecret returns a random client secret. It ends with printable ASCII
+// characters (a secret is *VSCHAR, RFC 6749 Appendix A) that RFC 6749
+// §2.3.1's form-urlencoding must escape in a Basic header, so that tests
+// catch a client that sends them raw.
 func newSecret() string {
 	b := make([]byte, 32)
 	rand.Read(b)
-	return base64.RawURLEncoding.EncodeToString(b)
+	return base64.RawURLEncoding.EncodeToString(b) + " :+/%&="
 }
 
 // publicJWK returns the public JWK of key with kid = its RFC 7638 SHA-256
