@@ -333,6 +333,14 @@ func (v *validator) validate(ctx context.Context, raw string) (*Claims, error) {
 	if json.Unmarshal(payload, &rc) != nil {
 		return nil, &tokenError{"claims are not valid JSON"}
 	}
+	if opaque { // RFC 7662 members are optional: the answer comes from the issuer itself
+		if m, err := v.e.Metadata(ctx); err == nil && rc.Iss == "" {
+			rc.Iss = m.Issuer
+		}
+		if rc.Sub == "" {
+			rc.Sub = rc.ClientID // a client-credentials token (RFC 9068 §2.2)
+		}
+	}
 	c, err := v.check(ctx, &rc, payload, now)
 	if err != nil {
 		return nil, err

@@ -34,6 +34,8 @@ type fakeOP struct {
 	keys      map[string]*rsa.PrivateKey
 	jwksCalls atomic.Int32
 	keysDown  atomic.Bool // the key set answers 500
+	// tokenEndpoint is advertised as the token endpoint when set.
+	tokenEndpoint string
 }
 
 var (
@@ -50,8 +52,12 @@ func newFakeOP(t testing.TB) *fakeOP {
 	op := &fakeOP{keys: map[string]*rsa.PrivateKey{"k1": opKeys[0]}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/.well-known/openid-configuration", func(w http.ResponseWriter, r *http.Request) {
+		tokenEndpoint := op.srv.URL + "/token"
+		if op.tokenEndpoint != "" {
+			tokenEndpoint = op.tokenEndpoint
+		}
 		json.NewEncoder(w).Encode(map[string]string{"issuer": op.srv.URL, "jwks_uri": op.srv.URL + "/keys",
-			"authorization_endpoint": op.srv.URL + "/authorize", "token_endpoint": op.srv.URL + "/token"})
+			"authorization_endpoint": op.srv.URL + "/authorize", "token_endpoint": tokenEndpoint})
 	})
 	mux.HandleFunc("/keys", func(w http.ResponseWriter, r *http.Request) {
 		op.jwksCalls.Add(1)

@@ -101,6 +101,9 @@ function configuration() {
       const u = token.accountId ? users.get(token.accountId) : undefined;
       return u ? { roles: u.roles } : undefined;
     },
+    // ID tokens carry the profile claims the scopes release (name, email),
+    // as most providers issue them; the apps read the account from them.
+    conformIdTokenClaims: false,
     pkce: { required: () => true },
     rotateRefreshToken: true,
     clientBasedCORS: () => false,
