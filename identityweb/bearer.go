@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"hash/maphash"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -225,19 +226,27 @@ func (l *stringList) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// claimPath reads a claim by a dotted path ("realm_access.roles") from the
-// token's JSON, as a list.
+// claimPath reads a claim as a list: by its exact name first (URL-like
+// names such as Auth0's "https://example.com/roles" hold dots), else by a
+// dotted path into nested objects ("realm_access.roles"). A string is split
+// on spaces; an array keeps its strings; an object gives its keys (Zitadel's
+// role claim maps each role to its organisations).
 func claimPath(payload []byte, path string) []string {
-	var v any
-	if json.Unmarshal(payload, &v) != nil {
+	var top map[string]any
+	if json.Unmarshal(payload, &top) != nil {
 		return nil
 	}
-	for _, p := range strings.Split(path, ".") {
-		m, ok := v.(map[string]any)
-		if !ok {
-			return nil
+	v, ok := top[path]
+	if !ok {
+		var cur any = top
+		for _, p := range strings.Split(path, ".") {
+			m, ok := cur.(map[string]any)
+			if !ok {
+				return nil
+			}
+			cur = m[p]
 		}
-		v = m[p]
+		v = cur
 	}
 	switch t := v.(type) {
 	case string:
@@ -250,6 +259,8 @@ func claimPath(payload []byte, path string) []string {
 			}
 		}
 		return out
+	case map[string]any:
+		return slices.Sorted(maps.Keys(t))
 	}
 	return nil
 }
