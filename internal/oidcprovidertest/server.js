@@ -144,7 +144,7 @@ server.listen(0, cfg.host, () => {
   const issuer = `http://${host}:${port}`;
   const provider = new Provider(issuer, configuration());
   provider.on('server_error', (ctx, err) => console.error('server_error', err));
-  provider.on('backchannel.error', (client, err) => console.error('backchannel.error', client.clientId, err.message));
+  provider.on('backchannel.error', (ctx, err, client) => console.error('backchannel.error', client?.clientId, err?.message));
   server.on('request', provider.callback());
   process.stdout.write(`${JSON.stringify({ issuer })}\n`);
 });
