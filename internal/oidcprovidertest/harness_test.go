@@ -46,6 +46,9 @@ func TestDiscoveryAdvertisesConfiguration(t *testing.T) {
 		}
 	}
 	contains("grant_types_supported", m.GrantTypesSupported, "authorization_code", "refresh_token", "client_credentials")
+	if slices.Contains(m.GrantTypesSupported, "implicit") {
+		t.Error("implicit advertised: the provider is configured for the code flow only")
+	}
 	if slices.Contains(m.GrantTypesSupported, "urn:ietf:params:oauth:grant-type:token-exchange") {
 		t.Error("token exchange advertised, but oidc-provider 9 does not implement it")
 	}

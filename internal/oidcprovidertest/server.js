@@ -101,6 +101,7 @@ function configuration() {
       const u = token.accountId ? users.get(token.accountId) : undefined;
       return u ? { roles: u.roles } : undefined;
     },
+    responseTypes: ['code'], // the code flow only: no implicit or hybrid grants advertised
     pkce: { required: () => true },
     rotateRefreshToken: true,
     clientBasedCORS: () => false,
