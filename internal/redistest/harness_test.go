@@ -165,8 +165,8 @@ func TestSentinelFailover(t *testing.T) {
 	if _, err := Do(old, "SET", "k", "v", "EX", "60"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Do(old, "WAIT", "1", "5000"); err != nil {
-		t.Fatal(err)
+	if n, err := Do(old, "WAIT", "1", "5000"); err != nil || n != ":1" {
+		t.Fatalf("WAIT = %q, %v", n, err)
 	}
 	start := time.Now()
 	s.KillMaster(t)
@@ -191,7 +191,9 @@ func TestClusterWithReplicasFailover(t *testing.T) {
 	if _, err := Do(m.Addr, "SET", "some-key", "v", "EX", "60"); err != nil {
 		t.Fatal(err)
 	}
-	Do(m.Addr, "WAIT", "1", "5000")
+	if n, err := Do(m.Addr, "WAIT", "1", "5000"); err != nil || n != ":1" {
+		t.Fatalf("WAIT = %q, %v", n, err)
+	}
 	start := time.Now()
 	m.Kill()
 	addr := c.WaitFailover(t, m.Addr)
