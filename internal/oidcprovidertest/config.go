@@ -106,7 +106,14 @@ type Client struct {
 
 // Clients are the provider's clients, one per authentication method.
 type Clients struct {
-	SecretBasic, SecretPost, RSAKey, ECKey Client
+	// SecretBasic is ClientSecretBasicID (client_secret_basic).
+	SecretBasic Client
+	// SecretPost is ClientSecretPostID (client_secret_post).
+	SecretPost Client
+	// RSAKey is ClientRSAKeyID (private_key_jwt with Options.RSAKey).
+	RSAKey Client
+	// ECKey is ClientECKeyID (private_key_jwt with Options.ECKey).
+	ECKey Client
 }
 
 // All returns the four clients.
