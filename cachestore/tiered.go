@@ -17,6 +17,7 @@ import (
 
 var (
 	errNoLocker      = errors.New("cachestore: the store cannot lock")
+	errNoAdder       = errors.New("cachestore: the store cannot add atomically")
 	errNoInvalidator = errors.New("cachestore: the store carries no invalidations")
 	// ErrL2Unavailable is returned by Lock while the L2 circuit is open, and
 	// given to OnL2Failure for a delete or write deferred because of it.
@@ -778,6 +779,35 @@ func (t *Tiered) flush(ctx context.Context, closing bool) flushResult {
 			slog.Int("applied", applied), slog.Int("still_pending", int(t.nPending.Load())))
 	}
 	return flushed
+}
+
+// --- replay ---
+
+// Add adds key in L2 when L2 can add and is reachable, so every instance
+// sees it; while L2 is unavailable (or cannot add) it adds in L1 only: the
+// key is then refused on this instance and, after L2 returns, not known to
+// the others (availability first; say so where it matters). L1 keeps a
+// copy either way, so a replay to this instance is refused without a round
+// trip.
+func (t *Tiered) Add(ctx context.Context, key string, value []byte, ttl time.Duration) (bool, error) {
+	if ok, _ := t.l1.Add(ctx, key, value, ttl); !ok {
+		return false, nil
+	}
+	a, isAdder := t.l2.(Adder)
+	if !isAdder {
+		return true, nil
+	}
+	if till := t.openTill.Load(); till != 0 && t.opts.Clock.Now().UnixNano() < till {
+		return true, nil
+	}
+	lctx, cancel := t.l2ctx(ctx)
+	defer cancel()
+	added, err := a.Add(lctx, key, value, ttl)
+	if err != nil {
+		t.fail(ctx, "add", err, true)
+		return true, nil
+	}
+	return added, nil
 }
 
 // --- locks ---

@@ -237,6 +237,16 @@ func (s *Store) Set(ctx context.Context, key string, value []byte, ttl time.Dura
 	return s.rdb.Set(ctx, s.opts.Prefix+key, value, ttl).Err()
 }
 
+// Add stores value under key for ttl unless the key exists (SET NX PX).
+func (s *Store) Add(ctx context.Context, key string, value []byte, ttl time.Duration) (bool, error) {
+	ctx, cancel := s.cmdCtx(ctx)
+	defer cancel()
+	if ttl <= 0 {
+		ttl = s.opts.DefaultTTL
+	}
+	return s.rdb.SetNX(ctx, s.opts.Prefix+key, value, max(ttl, time.Millisecond)).Result()
+}
+
 // Delete removes key.
 func (s *Store) Delete(ctx context.Context, key string) error {
 	ctx, cancel := s.cmdCtx(ctx)
