@@ -42,6 +42,15 @@ func (a *TokenAcquirer) acquire(ctx context.Context, r request) (Result, error) 
 	if r.opts.params != nil { // the resource and parameters change the answer
 		kb = append(append(kb, '|'), r.opts.params.Encode()...)
 	}
+	var pop *dpopState
+	if a.opts.DPoP != "" {
+		if pop, err = a.dpopFor(ctx); err != nil {
+			return Result{}, err
+		}
+		if pop != nil { // a token bound to another key must never be served
+			kb = append(append(kb, "|dpop="...), pop.signer.JKT()...)
+		}
+	}
 	var fb fallback
 	var inCache time.Duration
 	reason := RefreshNoCachedToken
@@ -56,7 +65,9 @@ func (a *TokenAcquirer) acquire(ctx context.Context, r request) (Result, error) 
 		if ok {
 			if now.Unix() < e.ExpiresOn-int64(a.opts.ExpiryBuffer/time.Second) {
 				if e.RefreshOn != 0 && now.Unix() >= e.RefreshOn {
-					a.refreshInBackground(a.slow(&r, tenant), string(kb))
+					s := a.slow(&r, tenant)
+					s.dpop = pop
+					a.refreshInBackground(s, string(kb))
 				}
 				res := resultFrom(&e)
 				res.Metadata = Metadata{Source: SourceCache, CacheLevel: level, DurationInCache: inCache, DurationTotal: inCache}
@@ -74,6 +85,7 @@ func (a *TokenAcquirer) acquire(ctx context.Context, r request) (Result, error) 
 		}
 	}
 	s := a.slow(&r, tenant)
+	s.dpop = pop
 	res, err := a.miss(ctx, s, string(kb), fb, reason, start, inCache)
 	if a.opts.OnToken != nil {
 		a.opts.OnToken(ctx, TokenEvent{Kind: r.kind.String(), Scopes: r.scopes, Metadata: res.Metadata, Err: err})
@@ -99,6 +111,7 @@ type slowReq struct {
 	force     bool // skip the cache re-check inside the flight
 	claims    string
 	params    url.Values // resource and other token parameters (read only)
+	dpop      *dpopState // token requests carry a DPoP proof
 }
 
 // form completes a grant's form with what every grant carries.

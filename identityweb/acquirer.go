@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"golang.org/x/sync/singleflight"
 
@@ -54,6 +55,8 @@ type TokenAcquirer struct {
 	sessions  *cachekey.DigestMemo
 	bg        background
 	throttle  throttleState
+	dpop      atomic.Pointer[dpopState]
+	dpopMu    sync.Mutex
 	lockSeed  maphash.Seed
 	locks     [256]sync.Mutex // per-partition refresh serialization (striped)
 }
@@ -67,6 +70,11 @@ func NewTokenAcquirer(cfg Config, opts Options) (*TokenAcquirer, error) {
 		return nil, err
 	}
 	opts.fill()
+	switch opts.DPoP {
+	case "", "off", "auto", "required":
+	default:
+		return nil, &configError{"DPoP", `must be "off", "auto" or "required"`}
+	}
 	cred := opts.Credential
 	if cred == nil {
 		var err error
