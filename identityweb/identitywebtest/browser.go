@@ -39,7 +39,7 @@ var ErrNoRedirect = errors.New("identitywebtest: the provider did not redirect b
 
 var (
 	reTx      = regexp.MustCompile(`name="tx" value="([^"]+)"`)
-	reScope   = regexp.MustCompile(`<li><code>([^<]+)</code></li>`)
+	reScope   = regexp.MustCompile(`<li data-scope="([^"]+)">`)
 	reError   = regexp.MustCompile(`class="error"[^>]*>([^<]+)<`)
 	reFormIn  = regexp.MustCompile(`<input type="hidden" name="([^"]+)" value="([^"]*)">`)
 	reFormAct = regexp.MustCompile(`<form method="post" action="([^"]+)">`)
