@@ -2,13 +2,17 @@ package identitywebtest_test
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"strings"
 	"testing"
+
+	"golang.org/x/oauth2"
 
 	iwt "github.com/identityweb/go-identityweb/identityweb/identitywebtest"
 )
@@ -170,5 +174,43 @@ func TestConsentPageScopes(t *testing.T) {
 	}
 	if strings.Contains(page, "break-all") || strings.Contains(page, "anywhere") {
 		t.Fatalf("consent page breaks words anywhere:\n%s", page)
+	}
+}
+
+// Browser.Get follows an app's redirect to the provider, signs in, consents
+// (or cancels) and lands back on the app's page.
+func TestBrowserGet(t *testing.T) {
+	l, err := iwt.StartLocal("localhost:0", iwt.LocalOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	var conf *oauth2.Config
+	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/start":
+			http.Redirect(w, r, conf.AuthCodeURL("st"), http.StatusFound)
+		case "/signin-oidc":
+			fmt.Fprintf(w, "back: code=%t error=%s", r.URL.Query().Get("code") != "", r.URL.Query().Get("error"))
+		}
+	}))
+	defer app.Close()
+	conf = &oauth2.Config{ClientID: iwt.WebAppClientID, RedirectURL: strings.Replace(app.URL, "127.0.0.1", "localhost", 1) + "/signin-oidc",
+		Endpoint: oauth2.Endpoint{AuthURL: l.URL + "/" + tenant + "/oauth2/v2.0/authorize"}, Scopes: []string{"openid", apiScope}}
+
+	b := l.NewBrowser()
+	b.Username, b.DeclineConsent = iwt.AliceUsername, true
+	_, body, err := b.Get(app.URL + "/start")
+	if err != nil || body != "back: code=false error=access_denied" || len(b.ConsentShown) != 1 || b.ConsentShown[0] != apiScope {
+		t.Fatalf("cancelled: %q %v %v", body, b.ConsentShown, err)
+	}
+	b.DeclineConsent = false
+	if _, body, err = b.Get(app.URL + "/start"); err != nil || body != "back: code=true error=" {
+		t.Fatalf("accepted: %q %v", body, err)
+	}
+	b2 := l.NewBrowser()
+	b2.Username = "nobody@" + iwt.DefaultTenantDomain
+	if _, _, err := b2.Get(app.URL + "/start"); !errors.Is(err, iwt.ErrNoRedirect) {
+		t.Fatalf("unknown user: %v", err)
 	}
 }
