@@ -40,6 +40,7 @@ type Memory struct {
 	ttl      time.Duration
 	maxShard int64
 	seed     maphash.Seed
+	sets     atomic.Uint64 // Set calls so far: orders entries by age
 	shards   [memoryShards]memShard
 }
 
@@ -54,7 +55,8 @@ type memShard struct {
 type memEntry struct {
 	key     string
 	value   []byte
-	expires int64 // unix nanoseconds
+	expires int64  // unix nanoseconds
+	born    uint64 // Memory.sets when it was stored (Tiered revalidation)
 	slot    int
 	ref     atomic.Bool
 }
@@ -129,13 +131,30 @@ func (m *Memory) lookupTTL(key string) ([]byte, time.Duration, bool) {
 	return e.value, time.Duration(e.expires - now), true
 }
 
+// lookupBorn is Lookup that also returns when the entry was stored, on the
+// scale of m.sets.
+func (m *Memory) lookupBorn(key string) ([]byte, uint64, bool) {
+	now := m.clock.Now().UnixNano()
+	s := m.shard(key)
+	s.mu.RLock()
+	e := s.items[key]
+	s.mu.RUnlock()
+	if e == nil || now >= e.expires {
+		return nil, 0, false
+	}
+	if !e.ref.Load() {
+		e.ref.Store(true)
+	}
+	return e.value, e.born, true
+}
+
 // Set stores value under key for ttl.
 func (m *Memory) Set(_ context.Context, key string, value []byte, ttl time.Duration) error {
 	if ttl <= 0 {
 		ttl = m.ttl
 	}
 	now := m.clock.Now().UnixNano()
-	e := &memEntry{key: key, value: value, expires: now + int64(ttl)}
+	e := &memEntry{key: key, value: value, expires: now + int64(ttl), born: m.sets.Add(1)}
 	size := entrySize(e)
 	s := m.shard(key)
 	s.mu.Lock()

@@ -86,9 +86,10 @@ type TieredOptions struct {
 // Coherence across instances: every Set and Delete publishes the key
 // (sealed when L2 is Encrypted) and other instances drop it from their L1,
 // within the pub/sub delivery time — milliseconds on a healthy Redis. When
-// the subscription is lost and restored, messages may have been missed, so
-// the whole L1 is cleared. While Redis is unreachable an instance serves
-// what its own L1 holds: availability first, as intended.
+// the subscription is lost and restored (a restart, a failover, a stall),
+// messages may have been missed, so every entry L1 held then is checked
+// against L2 at its next read. While Redis is unreachable an instance
+// serves what its own L1 holds: availability first, as intended.
 type Tiered struct {
 	l1       *Memory
 	l2       Store
@@ -104,8 +105,9 @@ type Tiered struct {
 	close    sync.Once
 	closeErr error
 
-	seed    maphash.Seed
-	stripes [64]stripe
+	seed      maphash.Seed
+	stripes   [64]stripe
+	staleUpTo atomic.Uint64 // L1 entries born up to here are checked against L2
 
 	pmu      sync.Mutex
 	pending  map[string]*pendingOp
@@ -184,7 +186,7 @@ func NewTiered(l1 *Memory, l2 Store, opts TieredOptions) *Tiered {
 		t.wg.Add(1)
 		go func() {
 			defer t.wg.Done()
-			inv.Subscribe(ctx, t.onInvalidation, t.clearL1)
+			inv.Subscribe(ctx, t.onInvalidation, t.revalidateL1)
 		}()
 	}
 	return t
@@ -302,8 +304,20 @@ func (t *Tiered) Get(ctx context.Context, key string) ([]byte, bool, error) {
 
 // GetLevel is Get that also says which level answered.
 func (t *Tiered) GetLevel(ctx context.Context, key string) ([]byte, Level, bool, error) {
-	if v, ok := t.l1.Lookup(key); ok {
-		return v, LevelL1, true, nil
+	if v, born, ok := t.l1.lookupBorn(key); ok {
+		if born > t.staleUpTo.Load() {
+			return v, LevelL1, true, nil
+		}
+		// Stored before a window in which invalidations may have been
+		// missed: L2 decides, if it can answer.
+		nv, found, reached := t.readL2(ctx, key, true)
+		switch {
+		case !reached:
+			return v, LevelL1, true, nil // availability first
+		case found:
+			return nv, LevelL2, true, nil
+		}
+		return nil, 0, false, nil
 	}
 	v, found, _ := t.readL2(ctx, key, false)
 	if !found {
@@ -515,17 +529,12 @@ func (t *Tiered) onInvalidation(msg []byte) {
 	st.mu.Unlock()
 }
 
-// clearL1 empties L1 after the subscription was lost and restored
-// (invalidations may have been missed meanwhile).
-func (t *Tiered) clearL1() {
-	for i := range t.stripes {
-		t.stripes[i].mu.Lock()
-		t.stripes[i].seq.Add(1)
-	}
-	t.l1.Clear()
-	for i := range t.stripes {
-		t.stripes[i].mu.Unlock()
-	}
+// revalidateL1 runs after the subscription was lost and restored:
+// invalidations may have been missed meanwhile, so every entry L1 holds now
+// is checked against L2 at its next read (and served from L1 only when L2
+// cannot answer). Pending writes keep their L1 value.
+func (t *Tiered) revalidateL1() {
+	t.staleUpTo.Store(t.l1.sets.Load())
 }
 
 func (t *Tiered) stripe(key string) *stripe {

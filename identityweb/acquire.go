@@ -3,6 +3,7 @@ package identityweb
 import (
 	"context"
 	"errors"
+	"net/url"
 	"strings"
 	"time"
 	"unsafe"
@@ -27,6 +28,9 @@ type request struct {
 // cached bytes; see lookup).
 func (a *TokenAcquirer) acquire(ctx context.Context, r request) (Result, error) {
 	start := a.clock.Now()
+	if r.opts.err != nil {
+		return Result{}, r.opts.err
+	}
 	tenant, err := a.tenant(&r.opts)
 	if err != nil {
 		return Result{}, err
@@ -35,6 +39,9 @@ func (a *TokenAcquirer) acquire(ctx context.Context, r request) (Result, error) 
 	// in-memory hit path.
 	var buf [512]byte
 	kb := a.keys.AppendToken(buf[:0], r.kind, tenant, r.scopes, r.partition)
+	if r.opts.params != nil { // the resource and parameters change the answer
+		kb = append(append(kb, '|'), r.opts.params.Encode()...)
+	}
 	var fb fallback
 	var inCache time.Duration
 	reason := RefreshNoCachedToken
@@ -91,11 +98,23 @@ type slowReq struct {
 	assertion string
 	force     bool // skip the cache re-check inside the flight
 	claims    string
+	params    url.Values // resource and other token parameters (read only)
+}
+
+// form completes a grant's form with what every grant carries.
+func (s *slowReq) form(f url.Values) url.Values {
+	if s.claims != "" {
+		f.Set("claims", s.claims)
+	}
+	for k, v := range s.params {
+		f[k] = v
+	}
+	return f
 }
 
 func (a *TokenAcquirer) slow(r *request, tenant string) slowReq {
 	return slowReq{kind: r.kind, tenant: tenant, scopes: strings.Join(r.scopes, " "), partition: r.partition,
-		assertion: r.assertion, force: r.opts.force || r.opts.claims != "", claims: r.opts.claims}
+		assertion: r.assertion, force: r.opts.force || r.opts.claims != "", claims: r.opts.claims, params: r.opts.params}
 }
 
 // lookup reads and decodes the token entry under key. It returns the time

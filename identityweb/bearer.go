@@ -1,10 +1,12 @@
 package identityweb
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"hash/maphash"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -128,6 +130,9 @@ func (a *App) replyBearerError(w http.ResponseWriter, r *http.Request, err error
 		a.acq.logger.LogAttrs(ctx, telemetry.LevelDebug, "identityweb: bearer token refused", telemetry.Err(err))
 		w.Header().Set("WWW-Authenticate", `Bearer realm="identityweb", error="invalid_token", error_description="The access token is missing or not valid."`)
 		writeAPIError(w, http.StatusUnauthorized, "invalid_token", "The access token is missing or not valid.")
+	case errors.Is(err, ErrConfig):
+		a.acq.logger.LogAttrs(ctx, telemetry.LevelError, "identityweb: cannot validate bearer tokens: configuration", telemetry.Err(err))
+		writeAPIError(w, http.StatusInternalServerError, "server_error", "The API is not configured correctly.")
 	default:
 		a.acq.logger.LogAttrs(ctx, telemetry.LevelWarn, "identityweb: cannot validate bearer tokens now", telemetry.Err(err))
 		w.Header().Set("Retry-After", "5")
@@ -151,58 +156,125 @@ type Claims struct {
 	Audience  []string
 	ObjectID  string   // oid
 	TenantID  string   // tid
-	AppID     string   // azp (or appid)
-	Scopes    []string // scp, split
-	Roles     []string // roles
+	AppID     string   // azp, appid, or RFC 9068 client_id
+	Scopes    []string // scp (string or array) or RFC 9068 scope; Config.ScopeClaim
+	Roles     []string // roles; Config.RoleClaim
 	Name      string
 	Username  string // preferred_username
-	IDType    string // idtyp ("app" for app tokens)
+	IDType    string // idtyp ("app" for Entra app tokens)
 	Nonce     string
 	ExpiresAt time.Time
 	raw       []byte
+	until     time.Time // introspected tokens: cached until then (before ExpiresAt)
 }
 
 // Decode unmarshals the token's full claims into v.
 func (c *Claims) Decode(v any) error { return json.Unmarshal(c.raw, v) }
 
-// IsApp reports whether the token represents an application, not a user.
+// IsApp reports whether the token represents an application, not a user:
+// Entra's idtyp "app" (or an app token without scopes whose oid is its
+// sub), or an RFC 9068 client-credentials token, whose sub is its
+// client_id.
 func (c *Claims) IsApp() bool {
-	return c.IDType == "app" || (len(c.Scopes) == 0 && c.ObjectID != "" && c.ObjectID == c.Subject)
+	switch {
+	case c.IDType == "app":
+		return true
+	case c.IDType == "user":
+		return false
+	case len(c.Scopes) == 0 && c.ObjectID != "" && c.ObjectID == c.Subject:
+		return true
+	}
+	return c.AppID != "" && c.AppID == c.Subject && c.ObjectID == ""
 }
 
 type rawClaims struct {
-	Iss               string   `json:"iss"`
-	Sub               string   `json:"sub"`
-	Aud               audience `json:"aud"`
-	Oid               string   `json:"oid"`
-	Tid               string   `json:"tid"`
-	Azp               string   `json:"azp"`
-	Appid             string   `json:"appid"`
-	Scp               string   `json:"scp"`
-	Roles             []string `json:"roles"`
-	Name              string   `json:"name"`
-	PreferredUsername string   `json:"preferred_username"`
-	Idtyp             string   `json:"idtyp"`
-	Nonce             string   `json:"nonce"`
-	Exp               int64    `json:"exp"`
-	Nbf               int64    `json:"nbf"`
-	Iat               int64    `json:"iat"`
+	Iss               string      `json:"iss"`
+	Sub               string      `json:"sub"`
+	Aud               stringList  `json:"aud"`
+	Oid               string      `json:"oid"`
+	Tid               string      `json:"tid"`
+	Azp               string      `json:"azp"`
+	Appid             string      `json:"appid"`
+	ClientID          string      `json:"client_id"`
+	Scp               stringList  `json:"scp"`
+	Scope             stringList  `json:"scope"`
+	Roles             stringList  `json:"roles"`
+	Name              string      `json:"name"`
+	PreferredUsername string      `json:"preferred_username"`
+	Idtyp             string      `json:"idtyp"`
+	Nonce             string      `json:"nonce"`
+	Exp               json.Number `json:"exp"`
+	Nbf               json.Number `json:"nbf"`
+	Iat               json.Number `json:"iat"`
 }
 
-type audience []string
+// stringList is a claim sent as a space-separated string or as an array of
+// strings (aud, scp, scope, roles: providers differ).
+type stringList []string
 
-func (a *audience) UnmarshalJSON(b []byte) error {
+func (l *stringList) UnmarshalJSON(b []byte) error {
 	var one string
 	if json.Unmarshal(b, &one) == nil {
-		*a = audience{one}
+		*l = strings.Fields(one)
 		return nil
 	}
 	var many []string
 	if err := json.Unmarshal(b, &many); err != nil {
 		return err
 	}
-	*a = many
+	*l = many
 	return nil
+}
+
+// claimPath reads a claim as a list: by its exact name first (URL-like
+// names such as Auth0's "https://example.com/roles" hold dots), else by a
+// dotted path into nested objects ("realm_access.roles"). A string is split
+// on spaces; an array keeps its strings; an object gives its keys (Zitadel's
+// role claim maps each role to its organisations).
+func claimPath(payload []byte, path string) []string {
+	var top map[string]any
+	if json.Unmarshal(payload, &top) != nil {
+		return nil
+	}
+	v, ok := top[path]
+	if !ok {
+		var cur any = top
+		for _, p := range strings.Split(path, ".") {
+			m, ok := cur.(map[string]any)
+			if !ok {
+				return nil
+			}
+			cur = m[p]
+		}
+		v = cur
+	}
+	switch t := v.(type) {
+	case string:
+		return strings.Fields(t)
+	case []any:
+		out := make([]string, 0, len(t))
+		for _, e := range t {
+			if s, ok := e.(string); ok {
+				out = append(out, s)
+			}
+		}
+		return out
+	case map[string]any:
+		return slices.Sorted(maps.Keys(t))
+	}
+	return nil
+}
+
+// unixClaim reads a NumericDate (RFC 7519: may be fractional).
+func unixClaim(n json.Number) int64 {
+	if n == "" {
+		return 0
+	}
+	if i, err := n.Int64(); err == nil {
+		return i
+	}
+	f, _ := n.Float64()
+	return int64(f)
 }
 
 // Validation errors. Their messages are safe to log; clients get only
@@ -235,6 +307,9 @@ type validator struct {
 	verifier  *oidc.IDTokenVerifier // ID tokens only
 	keys      *jwks.Set
 	cache     *verifiedCache
+	// introspect asks the provider about an opaque access token (RFC 7662)
+	// and returns the JSON answer; nil for ID tokens.
+	introspect func(ctx context.Context, endpoint, token string) ([]byte, error)
 }
 
 func newValidator(e *discovery.Endpoints, cfg *Config, ks *jwks.Set, clock Clock, audiences []string, cacheSize int, idTokens bool) *validator {
@@ -261,7 +336,7 @@ func (v *validator) validate(ctx context.Context, raw string) (*Claims, error) {
 	if _, err := v.e.Metadata(ctx); err != nil {
 		return nil, err
 	}
-	payload, err := v.verify(ctx, raw)
+	payload, opaque, err := v.verifyOrIntrospect(ctx, raw)
 	if err != nil {
 		return nil, err
 	}
@@ -269,15 +344,59 @@ func (v *validator) validate(ctx context.Context, raw string) (*Claims, error) {
 	if json.Unmarshal(payload, &rc) != nil {
 		return nil, &tokenError{"claims are not valid JSON"}
 	}
-	c, err := v.check(ctx, &rc, now)
+	if opaque { // RFC 7662 members are optional: the answer comes from the issuer itself
+		if m, err := v.e.Metadata(ctx); err == nil && rc.Iss == "" {
+			rc.Iss = m.Issuer
+		}
+		if rc.Sub == "" {
+			rc.Sub = rc.ClientID // a client-credentials token (RFC 9068 §2.2)
+		}
+	}
+	c, err := v.check(ctx, &rc, payload, now)
 	if err != nil {
 		return nil, err
 	}
 	c.raw = payload
+	if opaque { // the provider may revoke it: ask again after a short while
+		c.until = now.Add(introspectionCacheTTL)
+	}
 	if v.cache != nil {
 		v.cache.put(raw, c)
 	}
 	return c, nil
+}
+
+// introspectionCacheTTL bounds how long an introspected token is trusted
+// without asking the provider again (never past its exp).
+const introspectionCacheTTL = time.Minute
+
+// verifyOrIntrospect returns a token's claims as JSON: a JWT's verified
+// payload, or for an opaque token (not three dot-separated parts) the
+// provider's RFC 7662 introspection answer, when the provider has an
+// introspection endpoint.
+func (v *validator) verifyOrIntrospect(ctx context.Context, raw string) ([]byte, bool, error) {
+	if strings.Count(raw, ".") == 2 || v.introspect == nil {
+		payload, err := v.verify(ctx, raw)
+		return payload, false, err
+	}
+	m, err := v.e.Metadata(ctx)
+	if err != nil {
+		return nil, false, err
+	}
+	if m.Introspection == "" {
+		return nil, false, &tokenError{"not a JWT, and the provider has no introspection endpoint"}
+	}
+	body, err := v.introspect(ctx, m.Introspection, raw)
+	if err != nil {
+		return nil, false, err
+	}
+	var active struct {
+		Active bool `json:"active"`
+	}
+	if json.Unmarshal(body, &active) != nil || !active.Active {
+		return nil, false, &tokenError{"the provider says the token is not active"}
+	}
+	return body, true, nil
 }
 
 // verify checks the signature and returns the payload. A key set that
@@ -313,14 +432,15 @@ func (v *validator) verify(ctx context.Context, raw string) ([]byte, error) {
 	return payload, nil
 }
 
-func (v *validator) check(ctx context.Context, rc *rawClaims, now time.Time) (*Claims, error) {
+func (v *validator) check(ctx context.Context, rc *rawClaims, payload []byte, now time.Time) (*Claims, error) {
 	if rc.Sub == "" {
 		return nil, &tokenError{"no subject"}
 	}
-	if rc.Exp == 0 || !now.Before(time.Unix(rc.Exp, 0).Add(v.skew)) {
+	exp, nbf := unixClaim(rc.Exp), unixClaim(rc.Nbf)
+	if exp == 0 || !now.Before(time.Unix(exp, 0).Add(v.skew)) {
 		return nil, &tokenError{"expired"}
 	}
-	if rc.Nbf != 0 && now.Add(v.skew).Before(time.Unix(rc.Nbf, 0)) {
+	if nbf != 0 && now.Add(v.skew).Before(time.Unix(nbf, 0)) {
 		return nil, &tokenError{"not yet valid"}
 	}
 	if err := v.checkIssuer(ctx, rc); err != nil {
@@ -330,13 +450,16 @@ func (v *validator) check(ctx context.Context, rc *rawClaims, now time.Time) (*C
 		return nil, &tokenError{"wrong audience"}
 	}
 	c := &Claims{Issuer: rc.Iss, Subject: rc.Sub, Audience: rc.Aud, ObjectID: rc.Oid, TenantID: rc.Tid,
-		AppID: rc.Azp, Roles: rc.Roles, Name: rc.Name, Username: rc.PreferredUsername, IDType: rc.Idtyp,
-		Nonce: rc.Nonce, ExpiresAt: time.Unix(rc.Exp, 0)}
-	if c.AppID == "" {
-		c.AppID = rc.Appid
+		AppID: cmp.Or(rc.Azp, rc.Appid, rc.ClientID), Scopes: rc.Scp, Roles: rc.Roles,
+		Name: rc.Name, Username: rc.PreferredUsername, IDType: rc.Idtyp, Nonce: rc.Nonce, ExpiresAt: time.Unix(exp, 0)}
+	if len(c.Scopes) == 0 {
+		c.Scopes = rc.Scope // RFC 9068
 	}
-	if rc.Scp != "" {
-		c.Scopes = strings.Fields(rc.Scp)
+	if v.cfg.ScopeClaim != "" {
+		c.Scopes = claimPath(payload, v.cfg.ScopeClaim)
+	}
+	if v.cfg.RoleClaim != "" && v.cfg.RoleClaim != "roles" {
+		c.Roles = claimPath(payload, v.cfg.RoleClaim)
 	}
 	return c, nil
 }
@@ -411,7 +534,7 @@ func (c *verifiedCache) get(raw string, now time.Time) (*Claims, bool) {
 	sh.mu.RLock()
 	cl, ok := sh.m[raw]
 	sh.mu.RUnlock()
-	if !ok || !now.Before(cl.ExpiresAt) {
+	if !ok || !now.Before(cl.ExpiresAt) || (!cl.until.IsZero() && !now.Before(cl.until)) {
 		return nil, false
 	}
 	return cl, true

@@ -45,6 +45,10 @@ type DownstreamAPI struct {
 	Scopes []string
 	// As selects whose token is sent. Default: AsUser.
 	As Identity
+	// Resource is the API's RFC 8707 resource indicator (its audience), for
+	// standards providers that issue tokens per resource. Default: none
+	// (Entra ID names the resource in Scopes).
+	Resource string
 	// Transport sends the requests. Default: http.DefaultTransport.
 	Transport http.RoundTripper
 	// Timeout of the returned client. Default: 30 s.
@@ -77,12 +81,20 @@ func (a *App) DownstreamClient(api DownstreamAPI) (*http.Client, error) {
 	if api.Timeout <= 0 {
 		api.Timeout = 30 * time.Second
 	}
-	return &http.Client{Timeout: api.Timeout, Transport: &downstreamTransport{a: a, api: api}}, nil
+	t := &downstreamTransport{a: a, api: api}
+	if api.Resource != "" {
+		t.opts = []CallOption{WithResource(api.Resource)}
+		if o := collect(t.opts); o.err != nil {
+			return nil, &configError{"DownstreamAPI.Resource", "must be an absolute URI without a fragment (RFC 8707)"}
+		}
+	}
+	return &http.Client{Timeout: api.Timeout, Transport: t}, nil
 }
 
 type downstreamTransport struct {
-	a   *App
-	api DownstreamAPI
+	a    *App
+	api  DownstreamAPI
+	opts []CallOption // WithResource, when the API has one
 }
 
 var errOutsideBaseURL = errors.New("identityweb: the request is outside the downstream API's BaseURL; no token sent")
@@ -133,9 +145,9 @@ func (t *downstreamTransport) send(req *http.Request, token string) (*http.Respo
 }
 
 func (t *downstreamTransport) token(req *http.Request, claims string) (Result, error) {
-	var opts []CallOption
+	opts := t.opts
 	if claims != "" {
-		opts = append(opts, WithClaims(claims))
+		opts = append(opts[:len(opts):len(opts)], WithClaims(claims))
 	}
 	return t.a.Token(req.Context(), t.api.As, t.api.Scopes, opts...)
 }

@@ -6,6 +6,8 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
+	"strings"
 	"time"
 
 	"go.opentelemetry.io/otel/metric"
@@ -172,6 +174,8 @@ type callOptions struct {
 	force  bool
 	claims string
 	tenant string
+	params url.Values // resource and other token request parameters
+	err    error      // a bad option, reported by the call
 }
 
 type optionFunc func(*callOptions)
@@ -186,6 +190,48 @@ func WithForceRefresh() CallOption { return optionFunc(func(o *callOptions) { o.
 // read; the new token then replaces the cached one.
 func WithClaims(claims string) CallOption {
 	return optionFunc(func(o *callOptions) { o.claims = claims })
+}
+
+// WithResource asks for a token for an RFC 8707 resource indicator (an
+// absolute URI: the API's audience), as standards providers need; Entra ID
+// names the resource in the scopes instead. Tokens for different resources
+// are cached apart.
+func WithResource(resource string) CallOption {
+	return optionFunc(func(o *callOptions) {
+		u, err := url.Parse(resource)
+		if err != nil || !u.IsAbs() || u.Fragment != "" {
+			o.err = &configError{"WithResource", "must be an absolute URI without a fragment (RFC 8707)"}
+			return
+		}
+		o.addParam("resource", resource)
+	})
+}
+
+// WithTokenParameter adds a parameter to the token request, for providers
+// that need one beyond the standards (Auth0's "audience", for example).
+// Parameters the protocol sets itself (grant_type, scope, client_id,
+// assertions, codes, tokens) are refused. Tokens asked for with different
+// parameters are cached apart.
+func WithTokenParameter(name, value string) CallOption {
+	return optionFunc(func(o *callOptions) {
+		if reservedParams[strings.ToLower(name)] || name == "" {
+			o.err = &configError{"WithTokenParameter", "cannot set " + strconv.Quote(name) + ": the protocol sets it"}
+			return
+		}
+		o.addParam(name, value)
+	})
+}
+
+var reservedParams = map[string]bool{"grant_type": true, "scope": true, "client_id": true, "client_secret": true,
+	"client_assertion": true, "client_assertion_type": true, "code": true, "code_verifier": true, "redirect_uri": true,
+	"refresh_token": true, "assertion": true, "subject_token": true, "subject_token_type": true,
+	"requested_token_use": true, "claims": true}
+
+func (o *callOptions) addParam(k, v string) {
+	if o.params == nil {
+		o.params = url.Values{}
+	}
+	o.params.Add(k, v)
 }
 
 // WithTenant acquires in another tenant than Config.TenantID (multi-tenant

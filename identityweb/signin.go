@@ -62,8 +62,17 @@ func (a *App) startSignIn(w http.ResponseWriter, r *http.Request, ret string, sc
 		return
 	}
 	q := url.Values{}
+	if !a.cfg.isEntra() {
+		// OpenID Connect Core §11: a refresh token (offline_access) is issued
+		// when the user consented to it; standards providers ask for
+		// prompt=consent (oidc-provider ignores offline_access without it).
+		q.Set("prompt", "consent")
+	}
 	if a.opts.OnRedirectToProvider != nil {
 		a.opts.OnRedirectToProvider(r, q)
+	}
+	if len(a.cfg.Resources) > 0 {
+		q["resource"] = append([]string(nil), a.cfg.Resources...)
 	}
 	scope := append(append([]string{"openid", "profile", "offline_access"}, a.cfg.Scopes...), scopes...)
 	for k, v := range map[string]string{
@@ -275,16 +284,26 @@ func (a *App) signOut(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	acct, _ := a.sessions.Account(ctx)
-	if err := a.acq.Session(a.sessions.Key(ctx)).RemoveAccount(ctx); err != nil {
+	us := a.acq.Session(a.sessions.Key(ctx))
+	idToken, refreshToken := us.signOutInfo(ctx)
+	if err := us.RemoveAccount(ctx); err != nil {
 		a.acq.logger.LogAttrs(ctx, telemetry.LevelWarn, "identityweb: removing the account from the token cache failed", telemetry.Err(err))
 	}
 	a.sessions.SignOut(ctx)
+	m, err := a.acq.endpoints.Metadata(ctx)
+	if err == nil && m.Revocation != "" && refreshToken != "" {
+		a.acq.revoke(ctx, m.Revocation, refreshToken) // RFC 7009: the refresh token dies at the provider too
+	}
 	if a.opts.OnSignedOut != nil {
 		a.opts.OnSignedOut(r, acct)
 	}
 	target := a.opts.SignedOutRedirect
-	if m, err := a.acq.endpoints.Metadata(ctx); err == nil && m.EndSession != "" {
-		q := url.Values{"post_logout_redirect_uri": {a.publicURL(r) + a.cfg.SignedOutCallbackPath}, "client_id": {a.cfg.ClientID}}
+	if err == nil && m.EndSession != "" { // RP-Initiated Logout 1.0
+		q := url.Values{"post_logout_redirect_uri": {a.publicURL(r) + a.cfg.SignedOutCallbackPath},
+			"client_id": {a.cfg.ClientID}, "state": {session.RandomToken()}}
+		if idToken != "" {
+			q.Set("id_token_hint", idToken)
+		}
 		target = m.EndSession + "?" + q.Encode()
 	}
 	http.Redirect(w, r, target, http.StatusFound)

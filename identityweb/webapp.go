@@ -60,6 +60,7 @@ func New(cfg Config, opts AppOptions) (*App, error) {
 	}, acq.http, acq.clock, 5*time.Minute)
 	a.idTokens = newValidator(acq.endpoints, a.cfg, ks, acq.clock, []string{a.cfg.ClientID}, 0, true)
 	a.accessTokens = newValidator(acq.endpoints, a.cfg, ks, acq.clock, a.cfg.Audiences, opts.ValidatedTokenCache, false)
+	a.accessTokens.introspect = acq.introspect
 	return a, nil
 }
 

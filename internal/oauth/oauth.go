@@ -92,10 +92,15 @@ type Response struct {
 // Exchange posts form (grant parameters and client authentication) to a
 // token endpoint once and reads the answer. The error is a *TransportError
 // when no answer came; a protocol error is an answer, in Response.Error.
-func Exchange(ctx context.Context, client *http.Client, now func() time.Time, endpoint string, form url.Values) (Response, error) {
+// header may carry client authentication (client_secret_basic) and is
+// sent as given.
+func Exchange(ctx context.Context, client *http.Client, now func() time.Time, endpoint string, header http.Header, form url.Values) (Response, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, strings.NewReader(form.Encode()))
 	if err != nil {
 		return Response{}, &TransportError{err}
+	}
+	for k, v := range header {
+		req.Header[k] = v
 	}
 	correlation := guid.New()
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
