@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -173,14 +174,40 @@ func sampleFlow(t *testing.T, redis bool) {
 	}
 }
 
-// Every way a sign-in can end badly lands on the sample's own page, in its
-// style, with the library's safe message and a way back that works.
-func TestSignInErrorPages(t *testing.T) {
+// startSite serves the site on a free port until the test ends, for tests
+// that reach into its provider.
+func startSite(t *testing.T) (string, *site) {
+	t.Helper()
 	t.Setenv("REDIS_URL", "")
 	t.Setenv("AzureAd__ClientId", "")
 	t.Setenv("AZURE_CLIENT_ID", "")
-	appURL, _ := start(t)
+	ln, err := net.Listen("tcp", "localhost:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	appURL := "http://" + ln.Addr().String()
+	s, err := newSite(siteOptions{appURL: appURL, idpAddr: "localhost:0", logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		ln.Close()
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: s.handler}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close(); s.close() })
+	return appURL, s
+}
+
+// Every way a sign-in can end badly lands on the sample's own page, in its
+// style, with the library's safe message and a way back that works.
+func TestSignInErrorPages(t *testing.T) {
+	appURL, s := startSite(t)
 	layout := `<strong>identityweb sample</strong>`
+
+	// The provider down when the sign-in starts (another site: this one
+	// keeps the provider's metadata once read).
+	downURL, down := startSite(t)
+	down.idp.SetOutage(true)
+	page(t, browser(t), "GET", downURL+"/me", nil, 503, layout, "Sign-in is unavailable right now.", "You are not signed in.", `id="error-back"`)
 
 	// Consent cancelled at sign-in: not signed in, offered to sign in again.
 	b := browser(t)
@@ -188,9 +215,13 @@ func TestSignInErrorPages(t *testing.T) {
 	page(t, b, "GET", appURL+"/me", nil, 403, layout, `id="error-title">Sign-in was cancelled.`, "You are not signed in.",
 		`id="error-back" href="/signin?returnUrl=/me"`)
 
+	// The code cannot be redeemed (the provider throttles).
+	b.DeclineConsent = false
+	s.idp.FailNext(1, identitywebtest.Fault{Status: 503, RetryAfter: time.Minute})
+	page(t, b, "GET", appURL+"/me", nil, 503, layout, "Sign-in could not be completed. Try again.", "You are not signed in.")
+
 	// Signed in, consent to a new scope cancelled: still signed in, back to
 	// a page that works.
-	b.DeclineConsent = false
 	page(t, b, "GET", appURL+"/me", nil, 200, "Hello, Alice Example")
 	b.DeclineConsent = true
 	page(t, b, "GET", appURL+"/todos/write", nil, 403, layout, "Sign-in was cancelled.",
