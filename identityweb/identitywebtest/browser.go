@@ -24,12 +24,13 @@ type Browser struct {
 	// ConsentShown lists the scopes the last consent page asked for.
 	ConsentShown []string
 
-	// Username, Password and DeclineConsent are what Get and PostForm
-	// answer the provider's pages with: the account to sign in as (its
-	// password, if it has one), and whether to cancel consent rather than
-	// accept it.
-	Username       string
-	Password       string
+	// Username is the account Get and PostForm sign in as on the
+	// provider's page.
+	Username string
+	// Password is typed with Username, for an account that has one.
+	Password string
+	// DeclineConsent makes Get and PostForm cancel the provider's consent
+	// page rather than accept it.
 	DeclineConsent bool
 }
 

@@ -157,8 +157,8 @@ type Sample struct {
 
 // Started is what Run reports once the sample listens.
 type Started struct {
-	URL string
-	IdP *identitywebtest.Local
+	URL string                 // the sample's base URL
+	IdP *identitywebtest.Local // its development identity provider
 }
 
 // Main runs the sample until SIGINT or SIGTERM; it is the sample's main.
