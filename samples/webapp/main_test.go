@@ -174,9 +174,21 @@ func sampleFlow(t *testing.T, redis bool) {
 	}
 }
 
+// With -idp-https the provider serves HTTPS with a certificate the app
+// trusts; a browser that trusts it too signs in as before.
+func TestProviderOverHTTPS(t *testing.T) {
+	appURL, s := startSite(t, true)
+	if !strings.HasPrefix(s.idp.URL, "https://localhost:") {
+		t.Fatalf("provider URL %s", s.idp.URL)
+	}
+	b := identitywebtest.NewBrowser(s.idp.Client())
+	b.Username = identitywebtest.AliceUsername
+	page(t, b, "GET", appURL+"/me", nil, 200, "Hello, Alice Example")
+}
+
 // startSite serves the site on a free port until the test ends, for tests
 // that reach into its provider.
-func startSite(t *testing.T) (string, *site) {
+func startSite(t *testing.T, idpHTTPS bool) (string, *site) {
 	t.Helper()
 	t.Setenv("REDIS_URL", "")
 	t.Setenv("AzureAd__ClientId", "")
@@ -186,7 +198,7 @@ func startSite(t *testing.T) (string, *site) {
 		t.Fatal(err)
 	}
 	appURL := "http://" + ln.Addr().String()
-	s, err := newSite(siteOptions{appURL: appURL, idpAddr: "localhost:0", logger: slog.New(slog.DiscardHandler)})
+	s, err := newSite(siteOptions{appURL: appURL, idpAddr: "localhost:0", idpHTTPS: idpHTTPS, logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		ln.Close()
 		t.Fatal(err)
@@ -200,12 +212,12 @@ func startSite(t *testing.T) (string, *site) {
 // Every way a sign-in can end badly lands on the sample's own page, in its
 // style, with the library's safe message and a way back that works.
 func TestSignInErrorPages(t *testing.T) {
-	appURL, s := startSite(t)
+	appURL, s := startSite(t, false)
 	layout := `<strong>identityweb sample</strong>`
 
 	// The provider down when the sign-in starts (another site: this one
 	// keeps the provider's metadata once read).
-	downURL, down := startSite(t)
+	downURL, down := startSite(t, false)
 	down.idp.SetOutage(true)
 	page(t, browser(t), "GET", downURL+"/me", nil, 503, layout, "Sign-in is unavailable right now.", "You are not signed in.", `id="error-back"`)
 
