@@ -54,7 +54,7 @@ header{background:#1f3a5f;color:#fff;padding:.8rem 1.5rem;display:flex;justify-c
 header a{color:#fff}main{max-width:46rem;margin:2rem auto;background:#fff;padding:1.5rem 2rem;box-shadow:0 1px 4px #0002}
 nav{margin-bottom:1rem}nav a{margin-right:1rem}
 table{border-collapse:collapse;margin:.5rem 0 1rem}td,th{border-bottom:1px solid #ddd;padding:.3rem .8rem .3rem 0;text-align:left;vertical-align:top}
-.metadata{width:100%;table-layout:fixed}.metadata th{width:11rem}td{overflow-wrap:break-word}
+.metadata{width:100%;table-layout:fixed}.metadata th{width:12rem;white-space:nowrap}td{overflow-wrap:break-word}
 button,.button{font:inherit;padding:.35rem .9rem;cursor:pointer;border:1px solid #1f3a5f;background:#1f3a5f;color:#fff;border-radius:3px;text-decoration:none;display:inline-block}
 header button{background:#fff;color:#1f3a5f}
 input[type=text]{font:inherit;padding:.3rem .5rem;width:20rem;max-width:60%}
