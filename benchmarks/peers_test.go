@@ -299,8 +299,12 @@ func TestColdMissUnderConcurrency(t *testing.T) {
 	ctx := context.Background()
 	idp := iwt.NewServer(t, iwt.Options{})
 	idp.SetLatency(20e6) // 20 ms: callers overlap as in production
+	// No client timeout: on a starved CI machine a 30 s timeout would make
+	// the one request time out and be retried (correctly), counting two.
+	patient := *idp.Client()
+	patient.Timeout = 0
 	acq, _ := identityweb.NewTokenAcquirer(identityweb.Config{Instance: idp.URL + "/", TenantID: iwt.DefaultTenantID,
-		ClientID: iwt.DaemonClientID, ClientSecret: iwt.DaemonSecret}, identityweb.Options{HTTPClient: idp.Client()})
+		ClientID: iwt.DaemonClientID, ClientSecret: iwt.DaemonSecret}, identityweb.Options{HTTPClient: &patient})
 	run(func() error { _, err := acq.ForApp(ctx, apiScope); return err })
 	ours := idp.TokenRequests()
 
