@@ -311,8 +311,10 @@ func TestColdMissUnderConcurrency(t *testing.T) {
 	idp2 := iwt.NewServer(t, iwt.Options{})
 	idp2.SetLatency(20e6)
 	cred, _ := confidential.NewCredFromSecret(iwt.DaemonSecret)
+	patient2 := *idp2.Client()
+	patient2.Timeout = 0
 	app, _ := confidential.New(idp2.Authority(iwt.DefaultTenantID), iwt.DaemonClientID, cred,
-		confidential.WithHTTPClient(idp2.Client()), confidential.WithInstanceDiscovery(false))
+		confidential.WithHTTPClient(&patient2), confidential.WithInstanceDiscovery(false))
 	run(func() error { _, err := app.AcquireTokenByCredential(ctx, []string{apiScope}); return err })
 	msal := idp2.TokenRequests()
 	t.Logf("%d concurrent callers, one missing token: identityweb %d request(s), MSAL Go %d", n, ours, msal)
