@@ -280,9 +280,9 @@ func (t *Tiered) closeCircuit(ctx context.Context) {
 }
 
 func (t *Tiered) fail(ctx context.Context, op string, err error, report bool) {
-	t.failures.Add(1)
 	first := t.openTill.Swap(t.opts.Clock.Now().Add(t.opts.CircuitBreak).UnixNano()) == 0
-	if first { // one warning per circuit opening
+	t.failures.Add(1) // after the circuit opened: a caller seeing the count sees the circuit
+	if first {        // one warning per circuit opening
 		t.opts.Logger.LogAttrs(ctx, slog.LevelWarn, "cachestore: L2 failed; serving from L1 and the identity provider, L2 paused",
 			slog.String("op", op), slog.String("error", err.Error()), slog.Duration("pause", t.opts.CircuitBreak))
 	}
@@ -399,7 +399,18 @@ func (t *Tiered) Set(ctx context.Context, key string, value []byte, ttl time.Dur
 	t.l1.Set(ctx, key, value, l1ttl)
 	gen := t.mark(key, false)
 	st.mu.Unlock()
-	t.toL2(ctx, key, gen, "set", func(c context.Context) error { return t.l2.Set(c, key, value, ttl) })
+	at := t.opts.Clock.Now()
+	t.toL2(ctx, key, gen, "set", func(c context.Context) error {
+		if ttl <= 0 {
+			return t.l2.Set(c, key, value, ttl)
+		}
+		// Applied later (async queue): the entry keeps its deadline.
+		left := ttl - t.opts.Clock.Now().Sub(at)
+		if left <= 0 {
+			return t.l2.Delete(c, key)
+		}
+		return t.l2.Set(c, key, value, left)
+	})
 	return nil
 }
 
