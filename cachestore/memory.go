@@ -59,6 +59,28 @@ type memEntry struct {
 	born    uint64 // Memory.sets when it was stored (Tiered revalidation)
 	slot    int
 	ref     atomic.Bool
+	dead    atomic.Bool // removed, replaced, evicted or cleared: Handle.Valid is false
+}
+
+// Handle names one stored value of a Memory: it stays valid until that
+// value is removed, replaced, evicted or cleared (expiry is the holder's to
+// check). A token engine keeps a decoded copy of a hot entry beside a
+// handle, and re-reads the store only when the handle goes invalid.
+type Handle struct{ e *memEntry }
+
+// Valid reports whether the value is still the one stored.
+func (h Handle) Valid() bool { return h.e != nil && !h.e.dead.Load() }
+
+// LookupHandle is LookupAt that also returns the value's Handle.
+func (m *Memory) LookupHandle(key string, now time.Time) ([]byte, Handle, bool) {
+	s := m.shard(key)
+	s.mu.RLock()
+	e := s.items[key]
+	s.mu.RUnlock()
+	if e == nil || now.UnixNano() >= e.expires {
+		return nil, Handle{}, false
+	}
+	return e.value, Handle{e}, true
 }
 
 // NewMemory returns an empty Memory store.
@@ -229,6 +251,7 @@ func entrySize(e *memEntry) int64 { return int64(len(e.key) + len(e.value) + ent
 
 // remove takes e out of the shard; s.mu must be held.
 func (s *memShard) remove(e *memEntry) {
+	e.dead.Store(true)
 	delete(s.items, e.key)
 	s.bytes -= entrySize(e)
 	last := len(s.ring) - 1
@@ -275,6 +298,9 @@ func (m *Memory) Clear() {
 	for i := range m.shards {
 		s := &m.shards[i]
 		s.mu.Lock()
+		for _, e := range s.items {
+			e.dead.Store(true)
+		}
 		clear(s.items)
 		clear(s.ring)
 		s.ring, s.hand, s.bytes = s.ring[:0], 0, 0
