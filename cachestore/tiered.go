@@ -232,6 +232,11 @@ func (t *Tiered) Close() error {
 	return t.closeErr
 }
 
+// L1 returns the tiered store's local level: read-only use (LookupHandle)
+// by a token engine that keeps hot entries decoded; writes go through the
+// Tiered.
+func (t *Tiered) L1() *Memory { return t.l1 }
+
 // L2Failures counts L2 failures since the start.
 func (t *Tiered) L2Failures() int64 { return t.failures.Load() }
 
