@@ -27,8 +27,10 @@ var (
 // TieredOptions configure a Tiered store; the zero value is usable.
 type TieredOptions struct {
 	// L2Timeout bounds each L2 operation (a read, a write, a delete, an
-	// invalidation publish, a lock release). A stalled Redis costs a call at
-	// most this long, once per circuit opening. Default: 250 ms.
+	// invalidation publish, a lock release). A stalled Redis costs a Get at
+	// most this long, and a Set or Delete (write, then publish) twice this,
+	// once per circuit opening; then the circuit is open and calls skip L2.
+	// Default: 250 ms.
 	L2Timeout time.Duration
 	// CircuitBreak is how long L2 is left alone after a failure, so a dead
 	// Redis does not add its timeout to every request. When it is over, one
