@@ -22,6 +22,9 @@ type Browser struct {
 	Client *http.Client
 	// ConsentShown lists the scopes the last consent page asked for.
 	ConsentShown []string
+	// FrontChannelStatus lists the statuses of the front-channel logout
+	// frames the last SignOut loaded.
+	FrontChannelStatus []int
 }
 
 // NewBrowser returns a Browser for s.
