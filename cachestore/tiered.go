@@ -16,7 +16,9 @@ import (
 )
 
 var (
-	errNoLocker      = errors.New("cachestore: the store cannot lock")
+	// ErrNoLocker is returned by Lock of a store over one that cannot lock
+	// (Tiered or Encrypted over a Memory): not a failure of the store.
+	ErrNoLocker      = errors.New("cachestore: the store cannot lock")
 	errNoInvalidator = errors.New("cachestore: the store carries no invalidations")
 	// ErrL2Unavailable is returned by Lock while the L2 circuit is open, and
 	// given to OnL2Failure for a delete or write deferred because of it.
@@ -503,7 +505,7 @@ func (t *Tiered) publish(ctx context.Context, key string) error {
 	msg = append(append(append(msg, t.id...), '\n'), key...)
 	c, cancel := t.l2ctx(ctx)
 	defer cancel()
-	if err := inv.Publish(c, msg); err != nil {
+	if err := inv.Publish(c, msg); err != nil && !errors.Is(err, errNoInvalidator) { // Encrypted over a store without pub/sub
 		return publishError{err}
 	}
 	return nil
@@ -790,7 +792,7 @@ func (t *Tiered) flush(ctx context.Context, closing bool) flushResult {
 func (t *Tiered) Lock(ctx context.Context, name string, ttl time.Duration) (Unlocker, error) {
 	l, ok := t.l2.(Locker)
 	if !ok {
-		return nil, errNoLocker
+		return nil, ErrNoLocker
 	}
 	if till := t.openTill.Load(); till != 0 && t.opts.Clock.Now().UnixNano() < till {
 		return nil, ErrL2Unavailable
@@ -799,7 +801,7 @@ func (t *Tiered) Lock(ctx context.Context, name string, ttl time.Duration) (Unlo
 	switch {
 	case err == nil, errors.Is(err, ErrLockNotReplicated):
 		t.closeCircuit(ctx) // L2 answered
-	case ctx.Err() != nil: // waited for another holder: says nothing of L2
+	case ctx.Err() != nil, errors.Is(err, ErrNoLocker): // says nothing of L2
 	default:
 		t.fail(ctx, "lock", err, true)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"sync"
 	"time"
 
@@ -144,7 +145,10 @@ func (a *App) lockIndex(ctx context.Context, key string) (release func(), reache
 	lctx, cancel := context.WithTimeout(ctx, indexLockWait)
 	defer cancel()
 	u, err := l.Lock(lctx, key, 10*time.Second)
-	if err != nil {
+	switch {
+	case errors.Is(err, cachestore.ErrNoLocker):
+		return func() {}, true // one instance's cache: nothing to lock
+	case err != nil:
 		return func() {}, false
 	}
 	return func() { u.Unlock(context.WithoutCancel(ctx)) }, true
