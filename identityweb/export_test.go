@@ -72,4 +72,6 @@ func TokenKeysForTest(a *App, partition string) []string {
 }
 
 // SessionRecordKeyForTest is the cache key of a partition's session record.
-func SessionRecordKeyForTest(a *App, partition string) string { return a.acq.keys.SessionRecord(partition) }
+func SessionRecordKeyForTest(a *App, partition string) string {
+	return a.acq.keys.SessionRecord(partition)
+}
