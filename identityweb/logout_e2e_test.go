@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -157,6 +158,29 @@ func TestBackchannelLogoutReachesEveryInstance(t *testing.T) {
 				}
 			}
 
+			// Each browser's signed-in cookies, replayed as they are after
+			// the logout: a refusal must come from each instance itself
+			// (the first refusal deletes the browser's cookie, and a gorilla
+			// cookie is the whole session).
+			var signedIn [][]*http.Cookie
+			for _, c := range jars {
+				u, _ := url.Parse(nodes[0].url)
+				signedIn = append(signedIn, c.Jar.Cookies(u))
+			}
+			replay := func(i int, n *logoutNode) *http.Response {
+				req, _ := http.NewRequest(http.MethodGet, n.url+"/me", nil)
+				for _, k := range signedIn[i] {
+					req.AddCookie(k)
+				}
+				resp, err := http.DefaultTransport.RoundTrip(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				return resp
+			}
+
 			// The provider's end-session endpoint, confirmed as a person
 			// would; oidc-provider posts the logout token to instance 0.
 			start := time.Now()
@@ -166,9 +190,9 @@ func TestBackchannelLogoutReachesEveryInstance(t *testing.T) {
 			delivered := time.Since(start)
 			for {
 				served := 0
-				for _, c := range jars {
+				for i := range jars {
 					for _, n := range nodes {
-						if code, _ := get(t, c, n.url+"/me"); code == 200 {
+						if replay(i, n).StatusCode == 200 {
 							served++
 						}
 					}
@@ -195,13 +219,9 @@ func TestBackchannelLogoutReachesEveryInstance(t *testing.T) {
 			t.Logf("%s: the provider logout reached all 3 instances (9 browser×instance pairs sent to sign-in, %d token entries gone from every L1 and L2) %v after the end-session request (logout token delivered and acknowledged within %v)",
 				kind, len(keys), time.Since(start).Round(time.Millisecond), delivered.Round(time.Millisecond))
 			// Sent to the provider, not served, on every instance.
-			for _, c := range jars {
+			for i := range jars {
 				for _, n := range nodes {
-					resp, err := c.Get(n.url + "/me")
-					if err != nil {
-						t.Fatal(err)
-					}
-					resp.Body.Close()
+					resp := replay(i, n)
 					if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusFound || !strings.HasPrefix(loc, op.Issuer()) {
 						t.Fatalf("after the logout: %d to %q, want a redirect to sign in", resp.StatusCode, loc)
 					}
