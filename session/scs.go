@@ -157,11 +157,13 @@ func (s *SCS) CSRFToken(ctx context.Context) string {
 }
 
 // Times returns the session's sign-in and last-activity times.
-func (s *SCS) Times(ctx context.Context) Times {
-	if s.Key(ctx) == "" {
-		return Times{}
-	}
-	return decodeTimes(s.sm.GetString(ctx, keyTimes))
+func (s *SCS) Times(ctx context.Context) (t Times) {
+	defer func() {
+		if recover() != nil { // scs panics on a context it did not load
+			t = Times{}
+		}
+	}()
+	return decodeTimes(s.sm.GetString(ctx, keyTimes)) // SignIn clears it, SignOut destroys it
 }
 
 // SetTimes records the session's sign-in and last-activity times.
