@@ -1,7 +1,6 @@
 package identitywebtest
 
 import (
-	"errors"
 	"html/template"
 	"net/http"
 	"net/url"
@@ -147,17 +146,24 @@ func htmlUnescape(s string) string {
 // provider's current key, typ logout+jwt, a fresh jti, iat now. Entra sends
 // none; tests of an app's back-channel endpoint use it.
 func (s *Server) BackchannelLogoutToken(clientID, username, sid string) (string, error) {
-	p := s.Provider
+	return s.Provider.MintBackchannelLogoutToken(s.URL, clientID, username, sid)
+}
+
+// MintBackchannelLogoutToken is Server.BackchannelLogoutToken for a
+// Provider served elsewhere: baseURL is the URL the provider is reached at
+// (its issuer's prefix).
+func (p *Provider) MintBackchannelLogoutToken(baseURL, clientID, username, sid string) (string, error) {
 	p.mu.Lock()
 	user, client := p.users[strings.ToLower(username)], p.clients[clientID]
 	k := p.keys[0]
 	p.mu.Unlock()
 	if user == nil || client == nil {
-		return "", errors.New("identitywebtest: unknown user or client")
+		return "", errMint
 	}
 	now := p.now()
+	rc := &requestContext{base: strings.TrimRight(baseURL, "/")}
 	claims := map[string]any{
-		"iss": s.Issuer(user.tenant.ID), "aud": clientID, "iat": now.Unix(), "exp": now.Add(2 * time.Minute).Unix(),
+		"iss": rc.issuer(user.tenant.ID), "aud": clientID, "iat": now.Unix(), "exp": now.Add(2 * time.Minute).Unix(),
 		"jti": randomID(), "sub": pairwiseSub(user.ObjectID, clientID),
 		"events": map[string]any{"http://schemas.openid.net/event/backchannel-logout": map[string]any{}},
 	}
