@@ -1,6 +1,7 @@
 package identityweb_test
 
 import (
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/cookiejar"
@@ -9,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/identityweb/go-identityweb/cachestore"
 	"github.com/identityweb/go-identityweb/identityweb"
 	iwt "github.com/identityweb/go-identityweb/identityweb/identitywebtest"
 )
@@ -126,5 +128,34 @@ func TestFrontchannelLogout(t *testing.T) {
 	}
 	if served(first, appURL) || served(second, appURL) {
 		t.Fatal("a session of the ended provider session is still served")
+	}
+}
+
+// Anyone can send front-channel requests: for provider sessions the app
+// does not know they leave nothing behind.
+func TestFrontchannelLogoutLeavesNothingForUnknownSessions(t *testing.T) {
+	op := newFakeOP(t)
+	clk := newClock()
+	mem := cachestore.NewMemory(cachestore.MemoryOptions{Clock: clk})
+	app, h := logoutInstance(t, op, clk, mem)
+	identityweb.StartSessionForTest(app, "browser-1", op.srv.URL, "sid-1", "sub-1")
+	before := mem.Len()
+	for i := range 100 {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/frontchannel-logout?"+url.Values{"iss": {op.srv.URL}, "sid": {fmt.Sprint("random-", i)}}.Encode(), nil))
+		if w.Code != 200 {
+			t.Fatalf("status %d", w.Code)
+		}
+	}
+	if n := mem.Len(); n != before {
+		t.Fatalf("100 front-channel requests for unknown sessions left %d entries", n-before)
+	}
+	if !identityweb.SessionLiveForTest(app, "browser-1") {
+		t.Fatal("an unrelated session ended")
+	}
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/frontchannel-logout?"+url.Values{"iss": {op.srv.URL}, "sid": {"sid-1"}}.Encode(), nil))
+	if w.Code != 200 || identityweb.SessionLiveForTest(app, "browser-1") {
+		t.Fatalf("the known session did not end: %d", w.Code)
 	}
 }

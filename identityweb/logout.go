@@ -269,7 +269,7 @@ func (a *App) frontchannelLogout(w http.ResponseWriter, r *http.Request) {
 			w.WriteHeader(status)
 			return
 		}
-		a.applyLogout(ctx, logout{iss: iss, sid: sid})
+		a.applyLogout(ctx, logout{iss: iss, sid: sid, anonymous: true})
 	}
 	w.WriteHeader(http.StatusOK)
 	if r.Method == http.MethodGet {

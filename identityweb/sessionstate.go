@@ -198,6 +198,11 @@ func (a *App) addToIndex(ctx context.Context, key string, me indexed) {
 // (sub only), at the issuer.
 type logout struct {
 	iss, sid, sub string
+	// anonymous: a front-channel request, which anyone can send. It
+	// leaves no marker for a provider session the app does not know, and
+	// takes at most maxAnonymousPending places among the kept logouts, so
+	// what an anonymous client can create stays bounded.
+	anonymous bool
 }
 
 // endProviderSession ends every app session of a provider logout. It
@@ -207,19 +212,29 @@ type logout struct {
 func (a *App) endProviderSession(ctx context.Context, lo logout) bool {
 	ctx = context.WithoutCancel(ctx)
 	key := a.acq.keys.ProviderSubject(lo.iss, lo.sub)
+	mark := func() {}
 	if lo.sid != "" {
 		key = a.acq.keys.ProviderSession(lo.iss, lo.sid)
 		// Sign-ins of this provider session that complete from now on end
 		// at once (a durable write: it reaches L2 when L2 is back).
-		ttl := max(minEndedTTL, a.opts.SessionLifetime)
-		a.acq.cache.Set(ctx, a.acq.keys.EndedProviderSession(lo.iss, lo.sid), []byte{recordEnded}, ttl)
+		mark = func() {
+			ttl := max(minEndedTTL, a.opts.SessionLifetime)
+			a.acq.cache.Set(ctx, a.acq.keys.EndedProviderSession(lo.iss, lo.sid), []byte{recordEnded}, ttl)
+		}
+		if !lo.anonymous {
+			mark()
+		}
 	}
 	release, reached := a.lockIndex(ctx, key)
 	defer release()
 	if !reached {
 		return false
 	}
-	for _, e := range a.readIndex(ctx, key) {
+	sessions := a.readIndex(ctx, key)
+	if lo.anonymous && len(sessions) > 0 {
+		mark()
+	}
+	for _, e := range sessions {
 		a.endSession(ctx, e.P, time.Unix(e.E, 0))
 	}
 	return true
@@ -231,17 +246,19 @@ func (a *App) endProviderSession(ctx context.Context, lo logout) bool {
 // from validly signed tokens or known session ids, and past the bound the
 // oldest are dropped (with an error log).
 type logoutRetries struct {
-	mu      sync.Mutex
-	pending map[logout]time.Time // when it arrived
-	running bool
-	stop    chan struct{}
-	done    sync.WaitGroup
-	closed  bool
+	mu        sync.Mutex
+	pending   map[logout]time.Time // when it arrived
+	anonymous int                  // front-channel logouts among them
+	running   bool
+	stop      chan struct{}
+	done      sync.WaitGroup
+	closed    bool
 }
 
 const (
-	maxPendingLogouts = 10_000
-	logoutRetryEvery  = 200 * time.Millisecond
+	maxPendingLogouts   = 10_000
+	maxAnonymousPending = 1_000
+	logoutRetryEvery    = 200 * time.Millisecond
 )
 
 // applyLogout ends the sessions of lo now, or keeps it for the retries.
@@ -260,6 +277,14 @@ func (a *App) applyLogout(ctx context.Context, lo logout) {
 		r.pending = map[logout]time.Time{}
 		r.stop = make(chan struct{})
 	}
+	if lo.anonymous {
+		if r.anonymous >= maxAnonymousPending {
+			return // anonymous requests never push out the provider's signed ones
+		}
+		if _, dup := r.pending[lo]; !dup {
+			r.anonymous++
+		}
+	}
 	if len(r.pending) >= maxPendingLogouts {
 		var oldest logout
 		var at time.Time
@@ -268,7 +293,7 @@ func (a *App) applyLogout(ctx context.Context, lo logout) {
 				oldest, at = k, t
 			}
 		}
-		delete(r.pending, oldest)
+		r.drop(oldest)
 		a.acq.logger.LogAttrs(ctx, telemetry.LevelError, "identityweb: too many logouts waiting for the shared cache; the oldest was dropped")
 	}
 	r.pending[lo] = time.Now()
@@ -301,7 +326,7 @@ func (a *App) retryLogouts() {
 				break // still unreachable: wait for the next tick
 			}
 			r.mu.Lock()
-			delete(r.pending, lo)
+			r.drop(lo)
 			r.mu.Unlock()
 		}
 		r.mu.Lock()
@@ -311,6 +336,16 @@ func (a *App) retryLogouts() {
 			return
 		}
 		r.mu.Unlock()
+	}
+}
+
+// drop removes lo from the pending logouts; r.mu is held.
+func (r *logoutRetries) drop(lo logout) {
+	if _, ok := r.pending[lo]; ok {
+		delete(r.pending, lo)
+		if lo.anonymous {
+			r.anonymous--
+		}
 	}
 }
 
