@@ -136,9 +136,9 @@ func TestTieredDeleteIsRetriedUntilL2Confirms(t *testing.T) {
 	// Retries fail many times while L2 stays down (the circuit lets one
 	// through after each pause); the hook hears of the key once.
 	for i := 0; i < 5; i++ {
+		before := tr.L2Failures()
 		clk.Advance(3 * time.Second)
-		before := l2.calls.Load()
-		waitUntil(t, "a retry", func() bool { return l2.calls.Load() > before })
+		waitUntil(t, "a retry", func() bool { return tr.L2Failures() > before })
 	}
 	if got := inL2(l2, "rt"); got != "refresh token" {
 		t.Fatalf("L2 changed while down: %q", got)

@@ -57,7 +57,7 @@ type memEntry struct {
 	value   []byte
 	expires int64  // unix nanoseconds
 	born    uint64 // Memory.sets when it was stored (Tiered revalidation)
-	slot    int
+	slot    int32  // with ref, one word: the entry stays 64 bytes
 	ref     atomic.Bool
 }
 
@@ -150,6 +150,18 @@ func (m *Memory) lookupBorn(key string) ([]byte, uint64, bool) {
 
 // Set stores value under key for ttl.
 func (m *Memory) Set(_ context.Context, key string, value []byte, ttl time.Duration) error {
+	m.put(key, value, ttl, false)
+	return nil
+}
+
+// Add stores value under key for ttl unless a live value is there.
+func (m *Memory) Add(_ context.Context, key string, value []byte, ttl time.Duration) (bool, error) {
+	return m.put(key, value, ttl, true), nil
+}
+
+// put stores value under key; with ifAbsent only when no live value is
+// there (checked under the shard's lock). It reports whether it stored.
+func (m *Memory) put(key string, value []byte, ttl time.Duration, ifAbsent bool) bool {
 	if ttl <= 0 {
 		ttl = m.ttl
 	}
@@ -160,19 +172,22 @@ func (m *Memory) Set(_ context.Context, key string, value []byte, ttl time.Durat
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if old := s.items[key]; old != nil {
+		if ifAbsent && now < old.expires {
+			return false
+		}
 		s.remove(old)
 	}
 	if size > m.maxShard {
-		return nil // larger than a shard's budget: not cached
+		return true // larger than a shard's budget: not cached
 	}
 	for s.bytes+size > m.maxShard {
 		s.evictOne(now)
 	}
 	s.items[key] = e
 	s.bytes += size
-	e.slot = len(s.ring)
+	e.slot = int32(len(s.ring))
 	s.ring = append(s.ring, e)
-	return nil
+	return true
 }
 
 // Delete removes key.

@@ -19,6 +19,7 @@ var (
 	// ErrNoLocker is returned by Lock of a store over one that cannot lock
 	// (Tiered or Encrypted over a Memory): not a failure of the store.
 	ErrNoLocker      = errors.New("cachestore: the store cannot lock")
+	errNoAdder       = errors.New("cachestore: the store cannot add atomically")
 	errNoInvalidator = errors.New("cachestore: the store carries no invalidations")
 	// ErrL2Unavailable is returned by Lock while the L2 circuit is open, and
 	// given to OnL2Failure for a delete or write deferred because of it.
@@ -281,9 +282,9 @@ func (t *Tiered) closeCircuit(ctx context.Context) {
 }
 
 func (t *Tiered) fail(ctx context.Context, op string, err error, report bool) {
-	t.failures.Add(1)
 	first := t.openTill.Swap(t.opts.Clock.Now().Add(t.opts.CircuitBreak).UnixNano()) == 0
-	if first { // one warning per circuit opening
+	t.failures.Add(1) // after the circuit opened: a caller seeing the count sees the circuit
+	if first {        // one warning per circuit opening
 		t.opts.Logger.LogAttrs(ctx, slog.LevelWarn, "cachestore: L2 failed; serving from L1 and the identity provider, L2 paused",
 			slog.String("op", op), slog.String("error", err.Error()), slog.Duration("pause", t.opts.CircuitBreak))
 	}
@@ -400,7 +401,18 @@ func (t *Tiered) Set(ctx context.Context, key string, value []byte, ttl time.Dur
 	t.l1.Set(ctx, key, value, l1ttl)
 	gen := t.mark(key, false)
 	st.mu.Unlock()
-	t.toL2(ctx, key, gen, "set", func(c context.Context) error { return t.l2.Set(c, key, value, ttl) })
+	at := t.opts.Clock.Now()
+	t.toL2(ctx, key, gen, "set", func(c context.Context) error {
+		if ttl <= 0 {
+			return t.l2.Set(c, key, value, ttl)
+		}
+		// Applied later (async queue): the entry keeps its deadline.
+		left := ttl - t.opts.Clock.Now().Sub(at)
+		if left <= 0 {
+			return t.l2.Delete(c, key)
+		}
+		return t.l2.Set(c, key, value, left)
+	})
 	return nil
 }
 
@@ -780,6 +792,49 @@ func (t *Tiered) flush(ctx context.Context, closing bool) flushResult {
 			slog.Int("applied", applied), slog.Int("still_pending", int(t.nPending.Load())))
 	}
 	return flushed
+}
+
+// --- replay ---
+
+// Add adds key in L2 when L2 can add and is reachable, so every instance
+// sees it; while L2 is unavailable it adds in L1 and keeps the key as a
+// pending write, like a Set, so L2 gets it once it is back and the other
+// instances refuse the key from then on (between the two, only this
+// instance knows it: availability first). An L2 that cannot add leaves the
+// key to L1. L1 keeps a copy either way, so a replay to this instance is
+// refused without a round trip.
+func (t *Tiered) Add(ctx context.Context, key string, value []byte, ttl time.Duration) (bool, error) {
+	if ok, _ := t.l1.Add(ctx, key, value, ttl); !ok {
+		return false, nil
+	}
+	a, isAdder := t.l2.(Adder)
+	if !isAdder {
+		return true, nil
+	}
+	if till := t.openTill.Load(); till != 0 && t.opts.Clock.Now().UnixNano() < till {
+		t.keepForL2(key)
+		return true, nil
+	}
+	lctx, cancel := t.l2ctx(ctx)
+	defer cancel()
+	added, err := a.Add(lctx, key, value, ttl)
+	if err != nil {
+		t.fail(ctx, "add", err, true)
+		t.keepForL2(key)
+		return true, nil
+	}
+	return added, nil
+}
+
+// keepForL2 makes an L1-only add a pending write: the retries copy L1's
+// value (with the TTL it has left) to L2 once L2 answers.
+func (t *Tiered) keepForL2(key string) {
+	st := t.stripe(key)
+	st.mu.Lock()
+	st.seq.Add(1)
+	t.mark(key, false)
+	st.mu.Unlock()
+	t.nudge()
 }
 
 // --- locks ---

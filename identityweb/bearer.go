@@ -15,6 +15,7 @@ import (
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"github.com/identityweb/go-identityweb/internal/discovery"
+	"github.com/identityweb/go-identityweb/internal/dpop"
 	"github.com/identityweb/go-identityweb/internal/jwks"
 	"github.com/identityweb/go-identityweb/internal/telemetry"
 )
@@ -75,13 +76,22 @@ func RequireScopesOrRoles(scopes, roles []string) Policy {
 func (a *App) RequireBearer(policies ...Policy) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			raw, ok := bearerToken(r)
+			scheme, raw, ok := credentials(r)
 			if !ok {
-				w.Header().Set("WWW-Authenticate", `Bearer realm="identityweb"`)
-				writeAPIError(w, http.StatusUnauthorized, "invalid_request", "A bearer token is required.")
+				a.challengeHeader(w, r, "")
+				writeAPIError(w, http.StatusUnauthorized, "invalid_request", "An access token is required.")
 				return
 			}
-			ctx, err := a.ValidateToken(r.Context(), raw, policies...)
+			var ctx context.Context
+			var err error
+			switch {
+			case scheme == "DPoP":
+				ctx, err = a.validateDPoP(r, raw, policies)
+			case a.opts.RequireDPoP:
+				err = &tokenError{"a bearer token where DPoP is required"}
+			default:
+				ctx, err = a.ValidateToken(r.Context(), raw, policies...)
+			}
 			if err != nil {
 				a.replyBearerError(w, r, err)
 				return
@@ -102,6 +112,15 @@ func (a *App) ValidateToken(ctx context.Context, raw string, policies ...Policy)
 	if err != nil {
 		return ctx, err
 	}
+	if claims.jkt != "" { // no downgrade: a bound token needs its proof
+		return ctx, &tokenError{"a DPoP-bound token presented as a bearer token"}
+	}
+	return a.authorize(ctx, raw, claims, policies)
+}
+
+// authorize applies the policies to a validated token and returns the
+// context carrying it.
+func (a *App) authorize(ctx context.Context, raw string, claims *Claims, policies []Policy) (context.Context, error) {
 	for _, p := range policies {
 		if err := p(claims); err != nil {
 			var pe *policyError
@@ -114,7 +133,8 @@ func (a *App) ValidateToken(ctx context.Context, raw string, policies ...Policy)
 	return context.WithValue(ctx, ctxBearer, &bearer{raw: raw, claims: claims}), nil
 }
 
-// replyBearerError answers a refused bearer token without internals.
+// replyBearerError answers a refused token without internals, in the
+// scheme the client used (RFC 6750 §3, RFC 9449 §7.1).
 func (a *App) replyBearerError(w http.ResponseWriter, r *http.Request, err error) {
 	ctx := r.Context()
 	var pe *policyError
@@ -124,29 +144,67 @@ func (a *App) replyBearerError(w http.ResponseWriter, r *http.Request, err error
 		if pe.scope != "" {
 			scope = `, scope="` + pe.scope + `"`
 		}
-		w.Header().Set("WWW-Authenticate", `Bearer realm="identityweb", error="insufficient_scope"`+scope)
+		a.challengeHeader(w, r, `error="insufficient_scope"`+scope)
 		writeAPIError(w, http.StatusForbidden, "insufficient_scope", "The access token does not grant this operation.")
+	case errors.Is(err, errDPoPNonce):
+		w.Header().Set("DPoP-Nonce", a.dpopNonce(a.acq.clock.Now(), 0))
+		a.challengeHeader(w, r, `error="use_dpop_nonce", error_description="Resource server requires nonce in DPoP proof"`)
+		writeAPIError(w, http.StatusUnauthorized, "use_dpop_nonce", "Send the DPoP proof again with the nonce.")
+	case errors.Is(err, errInvalidProof):
+		a.acq.logger.LogAttrs(ctx, telemetry.LevelDebug, "identityweb: DPoP proof refused", telemetry.Err(err))
+		a.challengeHeader(w, r, `error="invalid_dpop_proof", error_description="The DPoP proof is missing or not valid."`)
+		writeAPIError(w, http.StatusUnauthorized, "invalid_dpop_proof", "The DPoP proof is missing or not valid.")
 	case errors.Is(err, ErrInvalidToken):
-		a.acq.logger.LogAttrs(ctx, telemetry.LevelDebug, "identityweb: bearer token refused", telemetry.Err(err))
-		w.Header().Set("WWW-Authenticate", `Bearer realm="identityweb", error="invalid_token", error_description="The access token is missing or not valid."`)
+		a.acq.logger.LogAttrs(ctx, telemetry.LevelDebug, "identityweb: access token refused", telemetry.Err(err))
+		a.challengeHeader(w, r, `error="invalid_token", error_description="The access token is missing or not valid."`)
 		writeAPIError(w, http.StatusUnauthorized, "invalid_token", "The access token is missing or not valid.")
 	case errors.Is(err, ErrConfig):
-		a.acq.logger.LogAttrs(ctx, telemetry.LevelError, "identityweb: cannot validate bearer tokens: configuration", telemetry.Err(err))
+		a.acq.logger.LogAttrs(ctx, telemetry.LevelError, "identityweb: cannot validate access tokens: configuration", telemetry.Err(err))
 		writeAPIError(w, http.StatusInternalServerError, "server_error", "The API is not configured correctly.")
 	default:
-		a.acq.logger.LogAttrs(ctx, telemetry.LevelWarn, "identityweb: cannot validate bearer tokens now", telemetry.Err(err))
+		a.acq.logger.LogAttrs(ctx, telemetry.LevelWarn, "identityweb: cannot validate access tokens now", telemetry.Err(err))
 		w.Header().Set("Retry-After", "5")
 		writeAPIError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "Try again shortly.")
 	}
 }
 
-func bearerToken(r *http.Request) (string, bool) {
-	h := r.Header.Get("Authorization")
-	if len(h) < 8 || !strings.EqualFold(h[:7], "bearer ") {
-		return "", false
+// challengeHeader sets WWW-Authenticate with params in the scheme the
+// request used; an API that requires DPoP, or a DPoP request, gets a DPoP
+// challenge listing the accepted algorithms.
+func (a *App) challengeHeader(w http.ResponseWriter, r *http.Request, params string) {
+	scheme, _, _ := credentials(r)
+	if a.opts.RequireDPoP || scheme == "DPoP" {
+		h := `DPoP algs="` + strings.Join(dpop.Algorithms, " ") + `"`
+		if params != "" {
+			h += ", " + params
+		}
+		w.Header().Set("WWW-Authenticate", h)
+		return
 	}
-	t := strings.TrimSpace(h[7:])
-	return t, t != "" && len(t) < 16<<10
+	h := `Bearer realm="identityweb"`
+	if params != "" {
+		h += ", " + params
+	}
+	w.Header().Set("WWW-Authenticate", h)
+}
+
+// credentials reads the Authorization header: scheme "Bearer" or "DPoP"
+// (RFC 9449) and the token.
+func credentials(r *http.Request) (scheme, token string, ok bool) {
+	h := r.Header.Get("Authorization")
+	s, t, found := strings.Cut(h, " ")
+	switch {
+	case !found:
+		return "", "", false
+	case strings.EqualFold(s, "bearer"):
+		scheme = "Bearer"
+	case strings.EqualFold(s, "dpop"):
+		scheme = "DPoP"
+	default:
+		return "", "", false
+	}
+	t = strings.TrimSpace(t)
+	return scheme, t, t != "" && len(t) < 16<<10
 }
 
 // Claims are the validated claims of an access or ID token.
@@ -166,6 +224,7 @@ type Claims struct {
 	ExpiresAt time.Time
 	raw       []byte
 	until     time.Time // introspected tokens: cached until then (before ExpiresAt)
+	jkt       string    // cnf.jkt: the DPoP key the token is bound to (RFC 9449 §6)
 }
 
 // Decode unmarshals the token's full claims into v.
@@ -188,24 +247,27 @@ func (c *Claims) IsApp() bool {
 }
 
 type rawClaims struct {
-	Iss               string      `json:"iss"`
-	Sub               string      `json:"sub"`
-	Aud               stringList  `json:"aud"`
-	Oid               string      `json:"oid"`
-	Tid               string      `json:"tid"`
-	Azp               string      `json:"azp"`
-	Appid             string      `json:"appid"`
-	ClientID          string      `json:"client_id"`
-	Scp               stringList  `json:"scp"`
-	Scope             stringList  `json:"scope"`
-	Roles             stringList  `json:"roles"`
-	Name              string      `json:"name"`
-	PreferredUsername string      `json:"preferred_username"`
-	Idtyp             string      `json:"idtyp"`
-	Nonce             string      `json:"nonce"`
-	Exp               json.Number `json:"exp"`
-	Nbf               json.Number `json:"nbf"`
-	Iat               json.Number `json:"iat"`
+	Iss               string     `json:"iss"`
+	Sub               string     `json:"sub"`
+	Aud               stringList `json:"aud"`
+	Oid               string     `json:"oid"`
+	Tid               string     `json:"tid"`
+	Azp               string     `json:"azp"`
+	Appid             string     `json:"appid"`
+	ClientID          string     `json:"client_id"`
+	Scp               stringList `json:"scp"`
+	Scope             stringList `json:"scope"`
+	Roles             stringList `json:"roles"`
+	Name              string     `json:"name"`
+	PreferredUsername string     `json:"preferred_username"`
+	Idtyp             string     `json:"idtyp"`
+	Nonce             string     `json:"nonce"`
+	Cnf               struct {
+		JKT string `json:"jkt"`
+	} `json:"cnf"`
+	Exp json.Number `json:"exp"`
+	Nbf json.Number `json:"nbf"`
+	Iat json.Number `json:"iat"`
 }
 
 // stringList is a claim sent as a space-separated string or as an array of
@@ -451,7 +513,7 @@ func (v *validator) check(ctx context.Context, rc *rawClaims, payload []byte, no
 	}
 	c := &Claims{Issuer: rc.Iss, Subject: rc.Sub, Audience: rc.Aud, ObjectID: rc.Oid, TenantID: rc.Tid,
 		AppID: cmp.Or(rc.Azp, rc.Appid, rc.ClientID), Scopes: rc.Scp, Roles: rc.Roles,
-		Name: rc.Name, Username: rc.PreferredUsername, IDType: rc.Idtyp, Nonce: rc.Nonce, ExpiresAt: time.Unix(exp, 0)}
+		Name: rc.Name, Username: rc.PreferredUsername, IDType: rc.Idtyp, Nonce: rc.Nonce, ExpiresAt: time.Unix(exp, 0), jkt: rc.Cnf.JKT}
 	if len(c.Scopes) == 0 {
 		c.Scopes = rc.Scope // RFC 9068
 	}

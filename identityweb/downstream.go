@@ -107,7 +107,7 @@ func (t *downstreamTransport) RoundTrip(req *http.Request) (*http.Response, erro
 	if err != nil {
 		return nil, err
 	}
-	resp, err := t.send(req, res.AccessToken)
+	resp, err := t.send(req, res)
 	if err != nil || resp.StatusCode != http.StatusUnauthorized {
 		return resp, err
 	}
@@ -135,13 +135,46 @@ func (t *downstreamTransport) RoundTrip(req *http.Request) (*http.Response, erro
 		req = req.Clone(req.Context())
 		req.Body = body
 	}
-	return t.send(req, res.AccessToken)
+	return t.send(req, res)
 }
 
-func (t *downstreamTransport) send(req *http.Request, token string) (*http.Response, error) {
-	out := req.Clone(req.Context())
-	out.Header.Set("Authorization", "Bearer "+token)
-	return t.api.Transport.RoundTrip(out)
+// send sends req with the token: "Bearer", or for a DPoP-bound token
+// "DPoP" with a fresh proof of this request (and the token's hash); a
+// resource server's use_dpop_nonce answer is retried once with its nonce.
+// A DPoP-bound token is never sent as a bearer token.
+func (t *downstreamTransport) send(req *http.Request, res Result) (*http.Response, error) {
+	if !isDPoP(res.TokenType) {
+		out := req.Clone(req.Context())
+		out.Header.Set("Authorization", "Bearer "+res.AccessToken)
+		return t.api.Transport.RoundTrip(out)
+	}
+	pop := t.a.acq.dpop.Load()
+	if pop == nil || pop.signer == nil {
+		return nil, errors.New("identityweb: the token is DPoP-bound and the acquirer has no DPoP key")
+	}
+	for attempt := 0; ; attempt++ {
+		out := req.Clone(req.Context())
+		if attempt > 0 && req.GetBody != nil {
+			body, err := req.GetBody()
+			if err != nil {
+				return nil, err
+			}
+			out.Body = body
+		}
+		proof, err := pop.proof(req.Method, req.URL.String(), t.a.acq.clock.Now(), res.AccessToken)
+		if err != nil {
+			return nil, err
+		}
+		out.Header.Set("Authorization", "DPoP "+res.AccessToken)
+		out.Header.Set("DPoP", proof)
+		resp, err := t.api.Transport.RoundTrip(out)
+		if err != nil || attempt > 0 || !dpopNonceChallenge(resp) ||
+			!pop.keepNonce(req.URL.String(), resp.Header.Get("DPoP-Nonce")) || (req.Body != nil && req.GetBody == nil) {
+			return resp, err
+		}
+		io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+		resp.Body.Close()
+	}
 }
 
 func (t *downstreamTransport) token(req *http.Request, claims string) (Result, error) {
@@ -217,11 +250,17 @@ type appTokenSource struct {
 }
 
 func (s appTokenSource) Token() (*oauth2.Token, error) {
-	r, err := s.a.ForApp(s.ctx, s.scope)
+	res, err := s.a.ForApp(s.ctx, s.scope)
 	if err != nil {
 		return nil, err
 	}
+	if isDPoP(res.TokenType) {
+		return nil, errDPoPBound
+	}
 	// Expiry less the buffer, so oauth2 never sends a token the acquirer
 	// would already replace.
-	return &oauth2.Token{AccessToken: r.AccessToken, TokenType: r.TokenType, Expiry: r.ExpiresOn.Add(-s.a.opts.ExpiryBuffer)}, nil
+	return &oauth2.Token{AccessToken: res.AccessToken, TokenType: res.TokenType, Expiry: res.ExpiresOn.Add(-s.a.opts.ExpiryBuffer)}, nil
 }
+
+// errDPoPBound: a bearer-only consumer was given a DPoP-bound token.
+var errDPoPBound = &configError{"DPoP", "the token is DPoP-bound and this adapter sends bearer tokens only: use DownstreamClient, or turn DPoP off"}

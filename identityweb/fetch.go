@@ -42,7 +42,7 @@ func (a *TokenAcquirer) fetchApp(ctx context.Context, s slowReq, key string) (*f
 		return nil, err
 	}
 	form := s.form(url.Values{"grant_type": {"client_credentials"}, "scope": {s.scopes}})
-	tr, inHTTP, err := a.post(ctx, tokenCall{grant: "client_credentials", endpoint: endpoint, form: form})
+	tr, inHTTP, err := a.post(ctx, tokenCall{grant: "client_credentials", endpoint: endpoint, form: form, dpop: s.dpop})
 	if err != nil {
 		return nil, err
 	}
@@ -76,7 +76,7 @@ func (a *TokenAcquirer) fetchOBO(ctx context.Context, s slowReq, key string, off
 		form = url.Values{"grant_type": {"urn:ietf:params:oauth:grant-type:jwt-bearer"}, "assertion": {s.assertion},
 			"requested_token_use": {"on_behalf_of"}, "scope": {scope}}
 	}
-	tr, inHTTP, err := a.post(ctx, tokenCall{grant: grant, endpoint: endpoint, form: s.form(form), userFlow: true})
+	tr, inHTTP, err := a.post(ctx, tokenCall{grant: grant, endpoint: endpoint, form: s.form(form), userFlow: true, dpop: s.dpop})
 	if err != nil {
 		return nil, err
 	}
@@ -127,7 +127,7 @@ func (a *TokenAcquirer) fetchWithRefreshToken(ctx context.Context, s slowReq, ke
 	}
 	form := s.form(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt.RefreshToken},
 		"scope": {s.scopes + " offline_access openid profile"}})
-	tr, inHTTP, err := a.post(ctx, tokenCall{grant: "refresh_token", endpoint: endpoint, form: form, userFlow: true})
+	tr, inHTTP, err := a.post(ctx, tokenCall{grant: "refresh_token", endpoint: endpoint, form: form, userFlow: true, dpop: s.dpop})
 	if err != nil {
 		return nil, err
 	}
@@ -348,7 +348,11 @@ func (s UserSession) RedeemCode(ctx context.Context, code AuthCode, scopes []str
 	}
 	unlock := a.partitionLock(s.partition)
 	defer unlock()
-	tr, inHTTP, err := a.post(ctx, tokenCall{grant: "authorization_code", endpoint: endpoint, form: form, userFlow: true})
+	pop, err := a.dpopFor(ctx)
+	if err != nil {
+		return Result{}, err
+	}
+	tr, inHTTP, err := a.post(ctx, tokenCall{grant: "authorization_code", endpoint: endpoint, form: form, userFlow: true, dpop: pop})
 	if err != nil {
 		return Result{}, err
 	}
@@ -359,6 +363,9 @@ func (s UserSession) RedeemCode(ctx context.Context, code AuthCode, scopes []str
 	var atKeys []string
 	if granted := grantedScopes(scopes, tr.Scope); len(granted) > 0 && len(a.cfg.Resources) == 0 && o.params == nil {
 		key := a.keys.Token(cachekey.User, tenant, granted, s.partition)
+		if pop != nil {
+			key += "|dpop=" + pop.signer.JKT() // as acquire builds it
+		}
 		e = a.storeToken(ctx, key, strings.Join(granted, " "), tr)
 		atKeys = []string{key}
 	}
@@ -446,6 +453,30 @@ func (a *TokenAcquirer) introspect(ctx context.Context, endpoint, token string) 
 	return body, nil
 }
 
+// pushAuthorization pushes an authorization request (RFC 9126) with the
+// app's client authentication and returns its request_uri.
+func (a *TokenAcquirer) pushAuthorization(ctx context.Context, endpoint string, q url.Values) (string, error) {
+	form := make(url.Values, len(q)+4)
+	for k, v := range q {
+		form[k] = v
+	}
+	h := http.Header{}
+	if err := a.authenticate(ctx, endpoint, h, form); err != nil {
+		return "", err
+	}
+	resp, err := oauth.Exchange(ctx, a.http, a.clock.Now, endpoint, h, form)
+	if err != nil {
+		return "", err
+	}
+	switch {
+	case resp.Error != nil:
+		return "", oauthError(resp.Error)
+	case resp.RequestURI == "":
+		return "", &OAuthError{StatusCode: http.StatusCreated, Code: "invalid_response", Description: "the PAR answer has no request_uri"}
+	}
+	return resp.RequestURI, nil
+}
+
 // revoke asks the provider to revoke a refresh token (RFC 7009), within a
 // few seconds; a failure is logged, never the user's problem: the token is
 // gone from the cache already.
@@ -505,6 +536,7 @@ type tokenCall struct {
 	endpoint string
 	form     url.Values
 	userFlow bool
+	dpop     *dpopState // nil: no DPoP proof
 }
 
 // post sends the request with the library's retry policy: one retry after
@@ -568,15 +600,7 @@ func (a *TokenAcquirer) retryDelay() time.Duration {
 }
 
 func (a *TokenAcquirer) postOnce(ctx context.Context, call tokenCall) (*oauth.TokenResponse, time.Duration, error) {
-	form := make(url.Values, len(call.form)+4)
-	for k, v := range call.form {
-		form[k] = v
-	}
-	header := http.Header{}
-	if err := a.authenticate(ctx, call.endpoint, header, form); err != nil {
-		return nil, 0, err
-	}
-	resp, err := oauth.Exchange(ctx, a.http, a.clock.Now, call.endpoint, header, form)
+	resp, err := a.exchange(ctx, call)
 	if err != nil {
 		return nil, resp.InHTTP, err
 	}
@@ -589,6 +613,42 @@ func (a *TokenAcquirer) postOnce(ctx context.Context, call tokenCall) (*oauth.To
 		return nil, resp.InHTTP, &retryAfterError{until: resp.ThrottledUntil, cause: oe}
 	}
 	return nil, resp.InHTTP, oe
+}
+
+// exchange posts a token request once, with a DPoP proof when the call
+// has one; a provider's use_dpop_nonce answer is retried once with its
+// nonce (RFC 9449 §8), never more.
+func (a *TokenAcquirer) exchange(ctx context.Context, call tokenCall) (oauth.Response, error) {
+	var spent time.Duration
+	for attempt := 0; ; attempt++ {
+		// Client authentication per attempt: a standards provider accepts
+		// each assertion (jti) once.
+		form := make(url.Values, len(call.form)+4)
+		for k, v := range call.form {
+			form[k] = v
+		}
+		header := http.Header{}
+		if err := a.authenticate(ctx, call.endpoint, header, form); err != nil {
+			return oauth.Response{InHTTP: spent}, err
+		}
+		if call.dpop != nil {
+			p, err := call.dpop.proof(http.MethodPost, call.endpoint, a.clock.Now(), "")
+			if err != nil {
+				return oauth.Response{InHTTP: spent}, &configError{"DPoPKey", err.Error()}
+			}
+			header.Set("DPoP", p)
+		}
+		resp, err := oauth.Exchange(ctx, a.http, a.clock.Now, call.endpoint, header, form)
+		resp.InHTTP += spent
+		if err != nil || call.dpop == nil {
+			return resp, err
+		}
+		fresh := call.dpop.keepNonce(call.endpoint, resp.DPoPNonce)
+		if attempt > 0 || resp.Error == nil || resp.Error.Error != "use_dpop_nonce" || !fresh {
+			return resp, nil
+		}
+		spent = resp.InHTTP
+	}
 }
 
 // authenticate adds the app's client authentication to a request to the

@@ -12,7 +12,6 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 
-	"github.com/identityweb/go-identityweb/cachestore"
 	"github.com/identityweb/go-identityweb/internal/jwks"
 	"github.com/identityweb/go-identityweb/internal/telemetry"
 )
@@ -212,19 +211,12 @@ func containsString(list []string, s string) bool {
 	return false
 }
 
-// firstUse records key in the replay store and reports whether it was new:
-// SET NX through the cache (its L2 decides across instances). A cache
-// that cannot add is read, then written.
+// firstUse records key in the app's replay store and reports whether it
+// was new: SET NX through the cache (its L2 decides across instances), as
+// for DPoP proofs.
 func (a *App) firstUse(ctx context.Context, key string) bool {
-	if ad, ok := a.acq.cache.(cachestore.Adder); ok {
-		added, err := ad.Add(ctx, key, []byte{1}, replayTTL)
-		return err == nil && added
-	}
-	if _, seen, _ := a.acq.getFresh(ctx, key); seen {
-		return false
-	}
-	a.acq.cache.Set(ctx, key, []byte{1}, replayTTL)
-	return true
+	added, err := a.replay.Add(ctx, key, []byte{1}, replayTTL)
+	return err == nil && added
 }
 
 // frontchannelLogout serves FrontchannelLogoutPath, which the provider's

@@ -258,7 +258,7 @@ func visitSigningIn(t *testing.T, c *http.Client, pb *oidcprovidertest.Browser, 
 		if err != nil {
 			return resp.StatusCode, string(body)
 		}
-		if loc.Query().Get("code_challenge") != "" {
+		if loc.Query().Get("client_id") != "" && (loc.Query().Get("code_challenge") != "" || loc.Query().Get("request_uri") != "") { // the authorize endpoint (PAR: request_uri)
 			back, err := pb.SignIn(loc.String(), oidcprovidertest.Alice, true)
 			if err != nil {
 				t.Fatal(err)

@@ -2,6 +2,7 @@ package identityweb
 
 import (
 	"context"
+	"crypto"
 	"log/slog"
 	"net"
 	"net/http"
@@ -54,6 +55,18 @@ type Options struct {
 	// (TokenEvent.Background), on the goroutine that did the work. It must
 	// be fast and must not retain the event's Scopes. Default: none.
 	OnToken func(ctx context.Context, e TokenEvent)
+	// DPoP binds the tokens the app acquires to a key it holds (RFC 9449):
+	// "off", "auto" (when the provider advertises
+	// dpop_signing_alg_values_supported) or "required" (acquisition fails
+	// with ErrConfig when it does not). Bound tokens are cached apart per
+	// key, sent by DownstreamClient as "Authorization: DPoP" with a fresh
+	// proof per request, and refused by the bearer-only adapters. Entra ID
+	// does not do DPoP. Default: "off".
+	DPoP string
+	// DPoPKey signs the proofs (EC P-256, Ed25519 or RSA). Default: a key
+	// generated on first use, ES256 (EdDSA when the provider lists only
+	// that); TokenAcquirer.RotateDPoPKey replaces it.
+	DPoPKey crypto.Signer
 	// ExpiryBuffer: an access token counts as expired this long before its
 	// exp. Default: 5 minutes.
 	ExpiryBuffer time.Duration
@@ -115,6 +128,23 @@ type AppOptions struct {
 	// forwarded headers. Turn it on only behind a proxy that sets them and
 	// strips the client's own. Default: off.
 	TrustForwardedHeaders bool
+
+	// RequireDPoP makes RequireBearer accept only DPoP-bound tokens with
+	// their proof ("Authorization: DPoP" and a DPoP header, RFC 9449). By
+	// default both schemes are accepted; a DPoP-bound token presented as a
+	// bearer token is always refused.
+	RequireDPoP bool
+	// DPoPNonceKey, when set, makes RequireBearer ask DPoP clients for a
+	// server nonce (RFC 9449 §9) derived from it, changing every minute;
+	// instances behind one load balancer share the key. Default: no nonce.
+	DPoPNonceKey []byte
+
+	// PushedAuthorization: "auto" pushes the authorization request to the
+	// provider first (RFC 9126 PAR: the browser carries only a
+	// request_uri) when the provider offers it, "always" fails sign-in
+	// when it does not, "never" does not push unless the provider requires
+	// it. Default: "auto".
+	PushedAuthorization string
 
 	// OnRedirectToProvider may add authorize parameters to a sign-in
 	// (prompt, login_hint, domain_hint, acr_values, …). Parameters the

@@ -185,12 +185,12 @@ type suiteSite struct {
 	p      *suiteProvider
 	app    *identityweb.App
 	appURL string
-	jar    http.CookieJar
 	c      *http.Client // the user's browser on the app: cookies, no redirects
 	// endSession is the last end-session request the app sent the user to;
 	// signIns counts the sign-ins at the provider.
-	endSession *url.URL
-	signIns    int
+	endSession        *url.URL
+	signIns           int
+	authorizeRequests []*url.URL
 }
 
 func newSuiteSite(t *testing.T, p *suiteProvider, ln net.Listener) *suiteSite {
@@ -264,9 +264,24 @@ func newSuiteSite(t *testing.T, p *suiteProvider, ln net.Listener) *suiteSite {
 	srv := &httptest.Server{Listener: ln, Config: &http.Server{Handler: app.Handler(mux)}}
 	srv.Start()
 	t.Cleanup(srv.Close)
-	s.jar, _ = cookiejar.New(nil)
-	s.c = &http.Client{Jar: s.jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	s.c = newAppBrowser()
 	return s
+}
+
+// newAppBrowser is a user's browser on the app: it keeps cookies and does
+// not follow redirects (visit does, through the provider's pages).
+func newAppBrowser() *http.Client {
+	jar, _ := cookiejar.New(nil)
+	return &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+}
+
+// listen opens a loopback listener for an app and returns its URL.
+func listen(t *testing.T) (net.Listener, string) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ln, "http://" + ln.Addr().String()
 }
 
 // visit opens path as the user's browser would: it follows the app's
@@ -296,8 +311,9 @@ func (s *suiteSite) visit(method, path string, form url.Values) (int, string) {
 		switch {
 		case strings.HasPrefix(loc.String(), s.appURL):
 			u = loc.String()
-		case loc.Query().Get("client_id") != "" && loc.Query().Get("code_challenge") != "": // authorize
-			if loc.Query().Get("code_challenge_method") != "S256" {
+		case loc.Query().Get("client_id") != "" && (loc.Query().Has("code_challenge") || loc.Query().Has("request_uri")): // authorize
+			s.authorizeRequests = append(s.authorizeRequests, loc)
+			if !loc.Query().Has("request_uri") && loc.Query().Get("code_challenge_method") != "S256" { // with PAR the request was pushed
 				s.t.Fatalf("sign-in without PKCE S256: %s", loc)
 			}
 			s.signIns++

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/identityweb/go-identityweb/internal/discovery"
 	"github.com/identityweb/go-identityweb/internal/telemetry"
 	"github.com/identityweb/go-identityweb/session"
 )
@@ -85,11 +86,33 @@ func (a *App) startSignIn(w http.ResponseWriter, r *http.Request, ret string, sc
 	if claims != "" {
 		q.Set("claims", claims)
 	}
+	if a.usePAR(m) {
+		uri, err := a.acq.pushAuthorization(ctx, m.PAR, q)
+		if err != nil {
+			a.acq.logger.LogAttrs(ctx, telemetry.LevelWarn, "identityweb: cannot start sign-in: the pushed authorization request failed", telemetry.Err(err))
+			a.fail(w, r, http.StatusServiceUnavailable, "Sign-in is unavailable right now. Try again in a moment.")
+			return
+		}
+		q = url.Values{"client_id": {a.cfg.ClientID}, "request_uri": {uri}}
+	}
 	sep := "?"
 	if strings.Contains(m.Authorization, "?") {
 		sep = "&"
 	}
 	http.Redirect(w, r, m.Authorization+sep+q.Encode(), http.StatusFound)
+}
+
+// usePAR says whether sign-in pushes its request first (RFC 9126):
+// always when the provider requires it, else as AppOptions.PushedAuthorization
+// says (by default when the provider offers it).
+func (a *App) usePAR(m *discovery.Metadata) bool {
+	switch {
+	case m.PAR == "":
+		return false
+	case m.RequirePAR:
+		return true
+	}
+	return a.opts.PushedAuthorization != "never"
 }
 
 // publicURL is the app's external base URL for r (no trailing slash).
@@ -227,6 +250,9 @@ func (a *App) completeSignIn(r *http.Request) (string, error) {
 	if !ok || json.Unmarshal(raw, &p) != nil || a.acq.clock.Now().Sub(p.Created) > pendingLifetime {
 		return "", &signInError{status: http.StatusBadRequest, msg: "This sign-in link has expired or was already used. Sign in again."}
 	}
+	if err := a.checkResponseIssuer(ctx, q); err != nil {
+		return "", err
+	}
 	if e := q.Get("error"); e != "" {
 		cause := errors.New("the provider answered " + shorten(e))
 		if e == "access_denied" {
@@ -285,6 +311,29 @@ func (a *App) completeSignIn(r *http.Request) (string, error) {
 		a.endSession(ctx, a.acq.Session(previous).partition, time.Time{})
 	}
 	return p.Return, nil
+}
+
+// checkResponseIssuer applies RFC 9207 against mix-up attacks: the
+// authorization response's iss must name the provider this sign-in went
+// to, and must be there when the provider says it always sends it.
+func (a *App) checkResponseIssuer(ctx context.Context, q url.Values) error {
+	iss, present := q.Get("iss"), q.Has("iss")
+	if !present && a.cfg.isEntra() {
+		return nil // Entra does not send iss (and cannot be mixed up with itself by name)
+	}
+	m, err := a.acq.endpoints.Metadata(ctx)
+	if err != nil {
+		return &signInError{status: http.StatusServiceUnavailable, msg: "Sign-in could not be completed. Try again.", cause: err}
+	}
+	switch {
+	case !present && m.IssParameter:
+		return &signInError{status: http.StatusBadRequest, msg: "The sign-in answer did not say which provider sent it. Sign in again.",
+			cause: errors.New("RFC 9207: the provider advertises the iss parameter and the response has none")}
+	case present && iss != m.Issuer && !strings.Contains(m.Issuer, "{tenantid}"):
+		return &signInError{status: http.StatusBadRequest, msg: "The sign-in answer came from another identity provider. Sign in again.",
+			cause: errors.New("RFC 9207: the response's iss names another issuer (mix-up)")}
+	}
+	return nil
 }
 
 func (a *App) signOut(w http.ResponseWriter, r *http.Request) {

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/identityweb/go-identityweb/cachestore"
 	"github.com/identityweb/go-identityweb/internal/jwks"
 	"github.com/identityweb/go-identityweb/internal/telemetry"
 	"github.com/identityweb/go-identityweb/session"
@@ -22,6 +23,7 @@ type App struct {
 	accessTokens *validator
 	opts         AppOptions
 	logouts      logoutRetries
+	replay       cachestore.Adder // DPoP proof ids seen (jti)
 }
 
 // New builds an App; cfg is validated as for NewTokenAcquirer. It does no
@@ -54,6 +56,13 @@ func New(cfg Config, opts AppOptions) (*App, error) {
 	if opts.ValidatedTokenCache == 0 {
 		opts.ValidatedTokenCache = 10_000
 	}
+	switch opts.PushedAuthorization {
+	case "":
+		opts.PushedAuthorization = "auto"
+	case "auto", "always", "never":
+	default:
+		return nil, &configError{"PushedAuthorization", `must be "auto", "always" or "never"`}
+	}
 	if opts.ErrorPage == nil {
 		opts.ErrorPage = defaultErrorPage
 	}
@@ -63,6 +72,11 @@ func New(cfg Config, opts AppOptions) (*App, error) {
 	}
 	opts.Options = acq.opts
 	a := &App{acq: acq, cfg: &acq.cfg, sessions: opts.Sessions, opts: opts}
+	if ad, ok := acq.cache.(cachestore.Adder); ok { // shared by every instance when the cache is
+		a.replay = ad
+	} else {
+		a.replay = cachestore.NewMemory(cachestore.MemoryOptions{Clock: acq.clock, MaxBytes: 16 << 20})
+	}
 	ks := jwks.New(func(ctx context.Context) (string, error) {
 		m, err := acq.endpoints.Metadata(ctx)
 		if err != nil {

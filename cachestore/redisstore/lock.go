@@ -49,6 +49,9 @@ func (s *Store) Lock(ctx context.Context, name string, ttl time.Duration) (cache
 	token := hex.EncodeToString(b[:])
 	for {
 		ok, err := s.tryLock(ctx, key, token, ttl)
+		if err != nil && !errors.Is(err, cachestore.ErrLockNotReplicated) {
+			s.failed(err)
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
@@ -147,6 +150,7 @@ func (l *lock) renew() {
 			ctx, cancel := l.s.cmdCtx(context.Background())
 			n, err := renewScript.Run(ctx, l.s.rdb, []string{l.key}, l.token, l.ttl.Milliseconds()).Int()
 			cancel()
+			l.s.failed(err)
 			switch {
 			case err == nil && n == 0:
 				l.lost.Store(true) // someone else holds it now, or it expired

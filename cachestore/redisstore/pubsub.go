@@ -13,7 +13,7 @@ import (
 func (s *Store) Publish(ctx context.Context, payload []byte) error {
 	ctx, cancel := s.cmdCtx(ctx)
 	defer cancel()
-	return s.rdb.Publish(ctx, s.opts.Channel, payload).Err()
+	return s.failed(s.rdb.Publish(ctx, s.opts.Channel, payload).Err())
 }
 
 var errSilent = errors.New("redisstore: the subscription did not answer a PING")
@@ -29,7 +29,7 @@ func (s *Store) Subscribe(ctx context.Context, onMessage func([]byte), onResubsc
 	lost := false
 	backoff := 50 * time.Millisecond
 	for {
-		s.receive(ctx, onMessage, func() {
+		s.failed(s.receive(ctx, onMessage, func() {
 			backoff = 50 * time.Millisecond
 			if lost {
 				lost = false
@@ -37,7 +37,7 @@ func (s *Store) Subscribe(ctx context.Context, onMessage func([]byte), onResubsc
 					onResubscribe()
 				}
 			}
-		})
+		}))
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}

@@ -184,6 +184,20 @@ func (s *Store) boundCtx(ctx context.Context, d time.Duration) (context.Context,
 	return context.WithTimeout(ctx, d)
 }
 
+// failed notes a command's error. A Cluster client only reloads its slot
+// map every minute or on a redirection, and a dead master's connections
+// fail (refused, timed out) before any node can redirect: after a failover
+// it would keep sending a slot's commands to the dead node for up to a
+// minute. Any error asks it to reload (go-redis coalesces the reloads).
+func (s *Store) failed(err error) error {
+	if err != nil && !errors.Is(err, redis.Nil) {
+		if cc, ok := s.rdb.(*redis.ClusterClient); ok {
+			cc.ReloadState(context.Background())
+		}
+	}
+	return err
+}
+
 // Get returns the value under key; not found is (nil, false, nil).
 func (s *Store) Get(ctx context.Context, key string) ([]byte, bool, error) {
 	ctx, cancel := s.cmdCtx(ctx)
@@ -193,7 +207,7 @@ func (s *Store) Get(ctx context.Context, key string) ([]byte, bool, error) {
 		return nil, false, nil
 	}
 	if err != nil {
-		return nil, false, err
+		return nil, false, s.failed(err)
 	}
 	return b, true, nil
 }
@@ -214,7 +228,7 @@ func (s *Store) GetWithTTL(ctx context.Context, key string) ([]byte, time.Durati
 		return nil, 0, false, nil
 	}
 	if err != nil {
-		return nil, 0, false, err
+		return nil, 0, false, s.failed(err)
 	}
 	b, _ := get.Bytes()
 	d := ttl.Val()
@@ -234,12 +248,23 @@ func (s *Store) Set(ctx context.Context, key string, value []byte, ttl time.Dura
 	if ttl < time.Millisecond {
 		ttl = time.Millisecond
 	}
-	return s.rdb.Set(ctx, s.opts.Prefix+key, value, ttl).Err()
+	return s.failed(s.rdb.Set(ctx, s.opts.Prefix+key, value, ttl).Err())
+}
+
+// Add stores value under key for ttl unless the key exists (SET NX PX).
+func (s *Store) Add(ctx context.Context, key string, value []byte, ttl time.Duration) (bool, error) {
+	ctx, cancel := s.cmdCtx(ctx)
+	defer cancel()
+	if ttl <= 0 {
+		ttl = s.opts.DefaultTTL
+	}
+	added, err := s.rdb.SetNX(ctx, s.opts.Prefix+key, value, max(ttl, time.Millisecond)).Result()
+	return added, s.failed(err)
 }
 
 // Delete removes key.
 func (s *Store) Delete(ctx context.Context, key string) error {
 	ctx, cancel := s.cmdCtx(ctx)
 	defer cancel()
-	return s.rdb.Del(ctx, s.opts.Prefix+key).Err()
+	return s.failed(s.rdb.Del(ctx, s.opts.Prefix+key).Err())
 }

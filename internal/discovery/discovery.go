@@ -76,6 +76,15 @@ type Metadata struct {
 	GrantTypes []string `json:"grant_types_supported"`
 	// CodeChallengeMethods is code_challenge_methods_supported.
 	CodeChallengeMethods []string `json:"code_challenge_methods_supported"`
+	// PAR is pushed_authorization_request_endpoint (RFC 9126), and
+	// RequirePAR require_pushed_authorization_requests.
+	PAR        string `json:"pushed_authorization_request_endpoint"`
+	RequirePAR bool   `json:"require_pushed_authorization_requests"`
+	// IssParameter is authorization_response_iss_parameter_supported (RFC
+	// 9207): the provider names itself in every authorization response.
+	IssParameter bool `json:"authorization_response_iss_parameter_supported"`
+	// DPoPAlgs is dpop_signing_alg_values_supported (RFC 9449).
+	DPoPAlgs []string `json:"dpop_signing_alg_values_supported"`
 }
 
 // SupportsGrant reports whether the provider lists grant (RFC 8414: a

@@ -81,12 +81,16 @@ func Sanitize(err error) string {
 }
 
 // Response is the token endpoint's answer to one request: a token, or an
-// error (with ThrottledUntil set when the answer starts throttling).
+// error (with ThrottledUntil set when the answer starts throttling). A
+// pushed authorization request (RFC 9126) is answered with RequestURI.
 type Response struct {
 	Token          *TokenResponse
 	Error          *ErrorResponse
+	RequestURI     string
 	ThrottledUntil time.Time
 	InHTTP         time.Duration
+	// DPoPNonce is the DPoP-Nonce header of the answer (RFC 9449 §8).
+	DPoPNonce string
 }
 
 // Exchange posts form (grant parameters and client authentication) to a
@@ -118,6 +122,16 @@ func Exchange(ctx context.Context, client *http.Client, now func() time.Time, en
 	out := Response{InHTTP: now().Sub(start)}
 	if err != nil {
 		return out, &TransportError{err}
+	}
+	out.DPoPNonce = resp.Header.Get("DPoP-Nonce")
+	if resp.StatusCode == http.StatusCreated { // RFC 9126
+		var par struct {
+			RequestURI string `json:"request_uri"`
+		}
+		if json.Unmarshal(body, &par) == nil {
+			out.RequestURI = par.RequestURI
+		}
+		return out, nil
 	}
 	if resp.StatusCode == http.StatusOK {
 		var tr TokenResponse

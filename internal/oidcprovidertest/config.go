@@ -126,6 +126,7 @@ type serverConfig struct {
 	Users          []User           `json:"users"`
 	Resources      []Resource       `json:"resources"`
 	Clients        []map[string]any `json:"clients"`
+	DPoPNonce      bool             `json:"dpopNonce"`
 }
 
 // fill copies opts and fills in its defaults.

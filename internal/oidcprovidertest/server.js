@@ -124,7 +124,11 @@ function configuration() {
       revocation: { enabled: true },
       rpInitiatedLogout: { enabled: true },
       backchannelLogout: { enabled: true },
-      dPoP: { enabled: true },
+      dPoP: {
+        enabled: true,
+        nonceSecret: randomBytes(32),
+        requireNonce: () => cfg.dpopNonce === true,
+      },
       pushedAuthorizationRequests: { enabled: true },
       resourceIndicators: {
         enabled: true,

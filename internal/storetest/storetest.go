@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -163,6 +164,40 @@ func Run(t *testing.T, h Harness) {
 			}(g)
 		}
 		wg.Wait()
+	})
+	t.Run("add once", func(t *testing.T) {
+		a, ok := h.New(t).(cachestore.Adder)
+		if !ok {
+			return // the store does not add: nothing to hold it to
+		}
+		s := a.(cachestore.Store)
+		if added, err := a.Add(ctx, "once", []byte("1"), 2*time.Second); err != nil || !added {
+			t.Fatalf("first Add = %v, %v", added, err)
+		}
+		if added, err := a.Add(ctx, "once", []byte("2"), 2*time.Second); err != nil || added {
+			t.Fatalf("second Add = %v, %v (the key was there)", added, err)
+		}
+		mustGet(t, s, "once", []byte("1"))
+		mustSet(t, s, "set-first", []byte("v"), time.Hour)
+		if added, _ := a.Add(ctx, "set-first", []byte("w"), time.Hour); added {
+			t.Fatal("Add over a key Set holds")
+		}
+		// Many callers adding one key: exactly one wins.
+		var wins atomic.Int32
+		var wg sync.WaitGroup
+		for range 16 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if added, err := a.Add(ctx, "race", []byte("x"), time.Hour); err == nil && added {
+					wins.Add(1)
+				}
+			}()
+		}
+		wg.Wait()
+		if n := wins.Load(); n != 1 {
+			t.Fatalf("%d concurrent Adds of one key succeeded, want 1", n)
+		}
 	})
 }
 
