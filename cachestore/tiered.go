@@ -76,10 +76,13 @@ type TieredOptions struct {
 // not read it from L2 nor fill L1 from L2 for it: a pending delete is a
 // miss at once (L1 included), a pending write is served from L1 only. A
 // later Set of a key replaces its pending delete (the new value wins); a
-// later Delete replaces its pending write. The pending set is a map keyed by
-// cache key, so it is bounded by the keys that exist: repeated operations on
-// a key take one slot, and nothing is evicted from it (dropping an entry
-// would lose a sign-out). Delete and Set return at once; PendingDeletes and
+// later Delete replaces its pending write; another instance's write of a
+// key whose write is pending here wins over it (its invalidation drops
+// ours), never over a pending delete. The pending set is a map keyed by
+// cache key, so it is bounded by the distinct keys this instance deleted or
+// wrote while L2 was unreachable: repeated operations on a key take one
+// slot (about 100 bytes plus the key), and nothing is evicted from it
+// (dropping an entry would lose a sign-out). Delete and Set return at once; PendingDeletes and
 // PendingWrites count what waits. Close makes a last attempt and reports
 // what could not be applied.
 //
@@ -212,7 +215,7 @@ func (e *UnappliedError) Unwrap() error { return ErrL2Unavailable }
 // makes one last attempt to apply pending deletes and writes (each bounded
 // by L2Timeout, stopping at the first failure). It returns an
 // *UnappliedError when some remain. Calling it again returns the same
-// result.
+// result; the store must not be used after Close.
 func (t *Tiered) Close() error {
 	t.close.Do(func() {
 		t.cancel()
@@ -230,6 +233,11 @@ func (t *Tiered) Close() error {
 	})
 	return t.closeErr
 }
+
+// L1 returns the tiered store's local level: read-only use (LookupHandle)
+// by a token engine that keeps hot entries decoded; writes go through the
+// Tiered.
+func (t *Tiered) L1() *Memory { return t.l1 }
 
 // L2Failures counts L2 failures since the start.
 func (t *Tiered) L2Failures() int64 { return t.failures.Load() }

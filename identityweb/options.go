@@ -270,6 +270,11 @@ var reservedParams = map[string]bool{"grant_type": true, "scope": true, "client_
 	"refresh_token": true, "assertion": true, "subject_token": true, "subject_token_type": true,
 	"requested_token_use": true, "claims": true}
 
+// plain reports whether no option was given.
+func (o *callOptions) plain() bool {
+	return !o.force && o.claims == "" && o.tenant == "" && o.params == nil && o.err == nil
+}
+
 func (o *callOptions) addParam(k, v string) {
 	if o.params == nil {
 		o.params = url.Values{}
