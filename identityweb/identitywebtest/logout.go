@@ -103,9 +103,9 @@ var (
 // sends no app cookie: cross-site frames carry no SameSite=Lax cookie), then
 // it returns where the provider sends the browser next — the post-logout
 // redirect URI with state, or the provider's own signed-out page.
-// FrontChannelStatus holds the status each frame answered with.
+// FrontChannelStatus holds the status each frame answered with. Get and
+// PostForm load the frames the same way when they meet the page.
 func (b *Browser) SignOut(endSessionURL string) (*url.URL, error) {
-	b.FrontChannelStatus = nil
 	resp, body, err := b.do(http.MethodGet, endSessionURL, nil)
 	if err != nil {
 		return nil, err
@@ -116,6 +116,21 @@ func (b *Browser) SignOut(endSessionURL string) (*url.URL, error) {
 	if resp.StatusCode != http.StatusOK {
 		return nil, ErrNoRedirect
 	}
+	next, err := b.loadFrontChannel(resp, body)
+	if err != nil || next != nil {
+		return next, err
+	}
+	return resp.Request.URL, nil
+}
+
+// isFrontChannelPage reports whether body is the sign-out page that loads
+// front-channel logout frames.
+func isFrontChannelPage(body string) bool { return strings.Contains(body, "data-frontchannel-logout") }
+
+// loadFrontChannel loads the frames of a sign-out page and returns its
+// continue link (nil when it has none).
+func (b *Browser) loadFrontChannel(resp *http.Response, body string) (*url.URL, error) {
+	b.FrontChannelStatus = nil
 	for _, m := range reFrame.FindAllStringSubmatch(body, -1) {
 		u, err := resp.Request.URL.Parse(htmlUnescape(m[1]))
 		if err != nil {
@@ -131,7 +146,7 @@ func (b *Browser) SignOut(endSessionURL string) (*url.URL, error) {
 	if m := reContinue.FindStringSubmatch(body); m != nil {
 		return resp.Request.URL.Parse(htmlUnescape(m[1]))
 	}
-	return resp.Request.URL, nil
+	return nil, nil
 }
 
 func htmlUnescape(s string) string {
