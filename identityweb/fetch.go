@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/identityweb/go-identityweb/cachestore"
 	"github.com/identityweb/go-identityweb/certsource"
@@ -525,7 +526,13 @@ func (s UserSession) hasAccount(ctx context.Context) bool {
 	if s.partition == "" {
 		return false
 	}
-	_, ok, _ := s.a.cache.Get(ctx, s.a.keys.Refresh(cachekey.User, s.partition))
+	var buf [256]byte
+	key := s.a.keys.AppendRefresh(buf[:0], cachekey.User, s.partition)
+	if s.a.mem != nil { // LookupAt does not retain the key: it may point at the stack
+		_, ok := s.a.mem.LookupAt(unsafe.String(unsafe.SliceData(key), len(key)), s.a.clock.Now())
+		return ok
+	}
+	_, ok, _ := s.a.cache.Get(ctx, string(key))
 	return ok
 }
 

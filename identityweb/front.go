@@ -28,7 +28,7 @@ import (
 // would not.
 
 // maxFront bounds the front; scopes beyond it take the full path.
-const maxFront = 10_000
+const maxFront = 1024
 
 // frontTable is the front's map: copy-on-write shards, so a hit is an
 // atomic load and a map read with no write to shared memory (readers on
@@ -38,7 +38,7 @@ type frontTable struct {
 	seed   maphash.Seed
 	n      atomic.Int32
 	mu     sync.Mutex // writers
-	shards [32]atomic.Pointer[map[string]*frontEntry]
+	shards [64]atomic.Pointer[map[string]*frontEntry]
 }
 
 func (t *frontTable) shard(scope string) *atomic.Pointer[map[string]*frontEntry] {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/identityweb/go-identityweb/cachestore"
 	"github.com/identityweb/go-identityweb/internal/cachekey"
@@ -71,10 +72,12 @@ func (a *App) sessionLive(ctx context.Context, partition string) bool {
 	}
 	var v []byte
 	var ok bool
-	if key := a.acq.keys.SessionRecord(partition); a.acq.mem != nil {
-		v, ok = a.acq.mem.LookupAt(key, now) // the library's memory cache: no second clock read
+	var buf [256]byte
+	key := a.acq.keys.AppendSessionRecord(buf[:0], partition)
+	if a.acq.mem != nil { // LookupAt does not retain the key (on the stack); no second clock read
+		v, ok = a.acq.mem.LookupAt(unsafe.String(unsafe.SliceData(key), len(key)), now)
 	} else {
-		v, ok, _ = a.acq.cache.Get(ctx, key)
+		v, ok, _ = a.acq.cache.Get(ctx, string(key))
 	}
 	if !ok || len(v) != 9 {
 		return false // unknown here (its record expired, or the cache lost it): sign in again

@@ -159,17 +159,26 @@ func (a *App) Handler(next http.Handler) http.Handler {
 // and FrontchannelLogoutPath (GET iss, sid), and passes every other
 // request to next. It expects the session middleware outside.
 func (a *App) Routes(next http.Handler) http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc(a.cfg.CallbackPath, a.callback)
-	mux.HandleFunc(a.cfg.SignedOutCallbackPath, func(w http.ResponseWriter, r *http.Request) {
-		http.Redirect(w, r, a.opts.SignedOutRedirect, http.StatusFound)
+	// Exact paths, matched by a switch: every request of the app passes
+	// here, and a mux would cost allocations on each.
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case a.cfg.CallbackPath:
+			a.callback(w, r)
+		case a.cfg.SignedOutCallbackPath:
+			http.Redirect(w, r, a.opts.SignedOutRedirect, http.StatusFound)
+		case a.cfg.SignInPath:
+			a.signIn(w, r)
+		case a.cfg.SignOutPath:
+			a.signOut(w, r)
+		case a.cfg.BackchannelLogoutPath:
+			a.backchannelLogout(w, r)
+		case a.cfg.FrontchannelLogoutPath:
+			a.frontchannelLogout(w, r)
+		default:
+			next.ServeHTTP(w, r)
+		}
 	})
-	mux.HandleFunc(a.cfg.SignInPath, a.signIn)
-	mux.HandleFunc(a.cfg.SignOutPath, a.signOut)
-	mux.HandleFunc(a.cfg.BackchannelLogoutPath, a.backchannelLogout)
-	mux.HandleFunc(a.cfg.FrontchannelLogoutPath, a.frontchannelLogout)
-	mux.Handle("/", next)
-	return mux
 }
 
 // RequireUser lets signed-in users through (their Account in the context)

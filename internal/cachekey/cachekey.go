@@ -106,7 +106,15 @@ func (b Builder) AppendToken(dst []byte, kind Kind, tenant string, scopes []stri
 
 // Refresh is the key of a partition's refresh token and account.
 func (b Builder) Refresh(kind Kind, partition string) string {
-	return b.prefix + string(refresh) + string(kind) + "|" + partition
+	var buf [256]byte
+	return string(b.AppendRefresh(buf[:0], kind, partition))
+}
+
+// AppendRefresh appends Refresh's key to dst without allocating.
+func (b Builder) AppendRefresh(dst []byte, kind Kind, partition string) []byte {
+	dst = append(dst, b.prefix...)
+	dst = append(dst, byte(refresh), byte(kind), '|')
+	return append(dst, partition...)
 }
 
 // Digest is the partition form of a secret (an incoming token, a session

@@ -8,7 +8,16 @@ package cachekey
 // SessionRecord is the key of a session's record (live or ended), by its
 // partition.
 func (b Builder) SessionRecord(partition string) string {
-	return b.prefix + "S|" + partition
+	var buf [256]byte
+	return string(b.AppendSessionRecord(buf[:0], partition))
+}
+
+// AppendSessionRecord appends SessionRecord's key to dst without
+// allocating: the per-request session check builds it on the stack.
+func (b Builder) AppendSessionRecord(dst []byte, partition string) []byte {
+	dst = append(dst, b.prefix...)
+	dst = append(dst, "S|"...)
+	return append(dst, partition...)
 }
 
 // ProviderSession is the key of the index from a provider session (the
