@@ -39,4 +39,9 @@
 // Refresh tokens are spent once across instances: the token engine takes
 // Tiered's Lock (SET NX PX on Redis, compare-and-delete release, lease
 // renewed while held) around a user's refresh and re-reads L2 after it.
+//
+// Adder (SET NX with a TTL) stores a value only where none is: Memory,
+// Encrypted, redisstore and Tiered implement it — Tiered lets L2 decide, so
+// that exactly one instance's Add of a key succeeds (a logout token's jti
+// is accepted once across instances).
 package cachestore

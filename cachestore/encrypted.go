@@ -116,7 +116,7 @@ func (e *Encrypted) DecryptFailures() int64 { return e.failed.Load() }
 func (e *Encrypted) Lock(ctx context.Context, name string, ttl time.Duration) (Unlocker, error) {
 	l, ok := e.inner.(Locker)
 	if !ok {
-		return nil, errNoLocker
+		return nil, ErrNoLocker
 	}
 	return l.Lock(ctx, HashKey(name), ttl)
 }

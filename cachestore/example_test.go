@@ -50,3 +50,14 @@ func ExampleNewTiered() {
 	// true true
 	// true
 }
+
+// Add stores a value only when the key holds none (SET NX): a replay
+// store, where the first use of an id wins.
+func ExampleMemory_Add() {
+	m := cachestore.NewMemory(cachestore.MemoryOptions{})
+	ctx := context.Background()
+	first, _ := m.Add(ctx, "jti:abc", []byte{1}, time.Minute)
+	again, _ := m.Add(ctx, "jti:abc", []byte{1}, time.Minute)
+	fmt.Println(first, again)
+	// Output: true false
+}

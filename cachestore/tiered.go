@@ -16,7 +16,9 @@ import (
 )
 
 var (
-	errNoLocker      = errors.New("cachestore: the store cannot lock")
+	// ErrNoLocker is returned by Lock of a store over one that cannot lock
+	// (Tiered or Encrypted over a Memory): not a failure of the store.
+	ErrNoLocker      = errors.New("cachestore: the store cannot lock")
 	errNoAdder       = errors.New("cachestore: the store cannot add atomically")
 	errNoInvalidator = errors.New("cachestore: the store carries no invalidations")
 	// ErrL2Unavailable is returned by Lock while the L2 circuit is open, and
@@ -536,7 +538,7 @@ func (t *Tiered) publish(ctx context.Context, key string) error {
 	msg = append(append(append(msg, t.id...), '\n'), key...)
 	c, cancel := t.l2ctx(ctx)
 	defer cancel()
-	if err := inv.Publish(c, msg); err != nil {
+	if err := inv.Publish(c, msg); err != nil && !errors.Is(err, errNoInvalidator) { // Encrypted over a store without pub/sub
 		return publishError{err}
 	}
 	return nil
@@ -799,11 +801,12 @@ func (t *Tiered) flush(ctx context.Context, closing bool) flushResult {
 // --- replay ---
 
 // Add adds key in L2 when L2 can add and is reachable, so every instance
-// sees it; while L2 is unavailable (or cannot add) it adds in L1 only: the
-// key is then refused on this instance and, after L2 returns, not known to
-// the others (availability first; say so where it matters). L1 keeps a
-// copy either way, so a replay to this instance is refused without a round
-// trip.
+// sees it; while L2 is unavailable it adds in L1 and keeps the key as a
+// pending write, like a Set, so L2 gets it once it is back and the other
+// instances refuse the key from then on (between the two, only this
+// instance knows it: availability first). An L2 that cannot add leaves the
+// key to L1. L1 keeps a copy either way, so a replay to this instance is
+// refused without a round trip.
 func (t *Tiered) Add(ctx context.Context, key string, value []byte, ttl time.Duration) (bool, error) {
 	if ok, _ := t.l1.Add(ctx, key, value, ttl); !ok {
 		return false, nil
@@ -813,6 +816,7 @@ func (t *Tiered) Add(ctx context.Context, key string, value []byte, ttl time.Dur
 		return true, nil
 	}
 	if till := t.openTill.Load(); till != 0 && t.opts.Clock.Now().UnixNano() < till {
+		t.keepForL2(key)
 		return true, nil
 	}
 	lctx, cancel := t.l2ctx(ctx)
@@ -820,9 +824,21 @@ func (t *Tiered) Add(ctx context.Context, key string, value []byte, ttl time.Dur
 	added, err := a.Add(lctx, key, value, ttl)
 	if err != nil {
 		t.fail(ctx, "add", err, true)
+		t.keepForL2(key)
 		return true, nil
 	}
 	return added, nil
+}
+
+// keepForL2 makes an L1-only add a pending write: the retries copy L1's
+// value (with the TTL it has left) to L2 once L2 answers.
+func (t *Tiered) keepForL2(key string) {
+	st := t.stripe(key)
+	st.mu.Lock()
+	st.seq.Add(1)
+	t.mark(key, false)
+	st.mu.Unlock()
+	t.nudge()
 }
 
 // --- locks ---
@@ -835,7 +851,7 @@ func (t *Tiered) Add(ctx context.Context, key string, value []byte, ttl time.Dur
 func (t *Tiered) Lock(ctx context.Context, name string, ttl time.Duration) (Unlocker, error) {
 	l, ok := t.l2.(Locker)
 	if !ok {
-		return nil, errNoLocker
+		return nil, ErrNoLocker
 	}
 	if till := t.openTill.Load(); till != 0 && t.opts.Clock.Now().UnixNano() < till {
 		return nil, ErrL2Unavailable
@@ -844,7 +860,7 @@ func (t *Tiered) Lock(ctx context.Context, name string, ttl time.Duration) (Unlo
 	switch {
 	case err == nil, errors.Is(err, ErrLockNotReplicated):
 		t.closeCircuit(ctx) // L2 answered
-	case ctx.Err() != nil: // waited for another holder: says nothing of L2
+	case ctx.Err() != nil, errors.Is(err, ErrNoLocker): // says nothing of L2
 	default:
 		t.fail(ctx, "lock", err, true)
 	}

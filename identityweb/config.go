@@ -48,6 +48,15 @@ type Config struct {
 	SignInPath string `json:"SignInPath"`
 	// SignOutPath signs out (POST with the CSRF token). Default: "/signout".
 	SignOutPath string `json:"SignOutPath"`
+	// BackchannelLogoutPath receives the provider's logout tokens (OpenID
+	// Connect Back-Channel Logout 1.0: POST logout_token); register
+	// PublicURL + this path as the app's back-channel logout URI.
+	// Default: "/backchannel-logout".
+	BackchannelLogoutPath string `json:"BackchannelLogoutPath"`
+	// FrontchannelLogoutPath is loaded by the provider in an iframe at
+	// sign-out (OpenID Connect Front-Channel Logout 1.0: GET ?iss=…&sid=…;
+	// Entra's "Front-channel logout URL"). Default: "/frontchannel-logout".
+	FrontchannelLogoutPath string `json:"FrontchannelLogoutPath"`
 	// Scopes are asked for at sign-in, so that the first user token for them
 	// needs no extra consent step.
 	Scopes []string `json:"Scopes"`
@@ -152,7 +161,10 @@ func (c *Config) validate() error {
 	def(&c.SignedOutCallbackPath, "/signout-callback-oidc")
 	def(&c.SignInPath, "/signin")
 	def(&c.SignOutPath, "/signout")
-	for name, p := range map[string]string{"CallbackPath": c.CallbackPath, "SignedOutCallbackPath": c.SignedOutCallbackPath, "SignInPath": c.SignInPath, "SignOutPath": c.SignOutPath} {
+	def(&c.BackchannelLogoutPath, "/backchannel-logout")
+	def(&c.FrontchannelLogoutPath, "/frontchannel-logout")
+	for name, p := range map[string]string{"CallbackPath": c.CallbackPath, "SignedOutCallbackPath": c.SignedOutCallbackPath, "SignInPath": c.SignInPath, "SignOutPath": c.SignOutPath,
+		"BackchannelLogoutPath": c.BackchannelLogoutPath, "FrontchannelLogoutPath": c.FrontchannelLogoutPath} {
 		if !strings.HasPrefix(p, "/") {
 			return &configError{name, "must be a path starting with '/'"}
 		}

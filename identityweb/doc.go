@@ -89,4 +89,21 @@
 // user, the app or on behalf of the caller, and DownstreamClient, an
 // *http.Client that adds them and handles claims challenges. Every
 // middleware is func(http.Handler) http.Handler.
+//
+// # Sign-out that reaches every instance
+//
+// Handler serves the provider's logout endpoints besides sign-in and
+// sign-out: Config.BackchannelLogoutPath ("/backchannel-logout", OpenID
+// Connect Back-Channel Logout 1.0: the provider POSTs a signed logout
+// token) and Config.FrontchannelLogoutPath ("/frontchannel-logout",
+// Front-Channel Logout 1.0, Entra's "Front-channel logout URL": the
+// provider's sign-out page loads it in an iframe with iss and sid). A
+// logout ends every app session of the provider session (sid), or for a
+// logout token with sub alone every session of the user, on every instance
+// that shares the token cache: the sessions' tokens are removed and their
+// records in the cache say "ended" until the sessions would have expired,
+// so RequireUser and Account refuse them everywhere — cookie-stored
+// sessions included. Sessions also end after AppOptions.SessionLifetime
+// (absolute, 24 hours by default) and SessionIdleTimeout (none by
+// default), judged on every request from times kept in the session.
 package identityweb

@@ -40,3 +40,38 @@ func FillForTest(a *TokenAcquirer, kind byte, n int) {
 // WaitForBackground waits for the acquirer's background refreshes in
 // flight, without cancelling them as Close does.
 func WaitForBackground(a *TokenAcquirer) { a.bg.wg.Wait() }
+
+// StartSessionForTest records a signed-in session of sessionKey for the
+// provider session (iss, sid) and user sub, as a sign-in does.
+func StartSessionForTest(a *App, sessionKey, iss, sid, sub string) {
+	now := a.acq.clock.Now()
+	a.startSession(context.Background(), a.acq.Session(sessionKey).partition, iss, sid, sub, a.lifetimes().Deadline(now))
+}
+
+// SessionLiveForTest reports whether the record of sessionKey says live.
+func SessionLiveForTest(a *App, sessionKey string) bool {
+	v, ok, _ := a.acq.cache.Get(context.Background(), a.acq.keys.SessionRecord(a.acq.Session(sessionKey).partition))
+	return ok && len(v) == 9 && v[0] == recordLive
+}
+
+// IndexedForTest returns the partitions the index of a provider session
+// names.
+func IndexedForTest(a *App, iss, sid string) []string {
+	var out []string
+	for _, e := range a.readIndex(context.Background(), a.acq.keys.ProviderSession(iss, sid)) {
+		out = append(out, e.P)
+	}
+	return out
+}
+
+// TokenKeysForTest returns the cache keys of a session partition's tokens:
+// its refresh token entry and the access tokens it lists.
+func TokenKeysForTest(a *App, partition string) []string {
+	rt, _ := a.acq.loadRefresh(context.Background(), cachekey.User, partition)
+	return append(rt.ATKeys, a.acq.keys.Refresh(cachekey.User, partition))
+}
+
+// SessionRecordKeyForTest is the cache key of a partition's session record.
+func SessionRecordKeyForTest(a *App, partition string) string {
+	return a.acq.keys.SessionRecord(partition)
+}

@@ -100,6 +100,19 @@ type AppOptions struct {
 	// SignedOutRedirect is the local path the browser lands on after
 	// sign-out. Default: "/".
 	SignedOutRedirect string
+	// SessionLifetime ends a signed-in session this long after sign-in,
+	// however active (the absolute bound). Default: 24 hours, scs's own
+	// default Lifetime, which New also gives the scs manager it creates (an
+	// adopted manager keeps its Lifetime: the shorter bound wins).
+	SessionLifetime time.Duration
+	// SessionIdleTimeout ends a signed-in session not used for this long.
+	// Default: none. Both bounds are judged on every request, on every
+	// instance, from times kept in the session itself (session.Times); a
+	// session past either has its tokens removed from the cache and is sent
+	// through sign-in. Last activity is recorded at most every tenth of the
+	// timeout (a minute at most), so a session may end up to that much
+	// early, never late.
+	SessionIdleTimeout time.Duration
 	// ValidatedTokenCache bounds the cache of validated bearer tokens (kept
 	// until their exp). Default: 10,000; a negative value disables it.
 	ValidatedTokenCache int

@@ -20,7 +20,7 @@ import (
 )
 
 // sharedL2 is the encrypted Redis L2 that instances of one app share.
-func sharedL2(t *testing.T, addr string, ring *cachestore.KeyRing, clk cachestore.Clock) *cachestore.Encrypted {
+func sharedL2(t testing.TB, addr string, ring *cachestore.KeyRing, clk cachestore.Clock) *cachestore.Encrypted {
 	rdb := redis.NewClient(&redis.Options{Addr: addr, ContextTimeoutEnabled: true, MaxRetries: -1,
 		DialTimeout: 200 * time.Millisecond, ReadTimeout: 200 * time.Millisecond, WriteTimeout: 200 * time.Millisecond})
 	t.Cleanup(func() { rdb.Close() })

@@ -188,6 +188,25 @@ func (a *App) signIn(w http.ResponseWriter, r *http.Request) {
 	a.startSignIn(w, r, r.URL.Query().Get("returnUrl"), nil, "")
 }
 
+// recordSignIn keeps the new session's times in the session and its record
+// and index entries in the token cache (see startSession).
+func (a *App) recordSignIn(ctx context.Context, partition string, claims *Claims) error {
+	now := a.acq.clock.Now()
+	if err := a.sessions.SetTimes(ctx, session.Times{SignedIn: now, LastSeen: now}); err != nil {
+		return &signInError{status: http.StatusInternalServerError, msg: "Sign-in failed.", cause: err}
+	}
+	var ids struct {
+		Sid string `json:"sid"`
+	}
+	claims.Decode(&ids)
+	deadline := a.lifetimes().Deadline(now)
+	if !a.startSession(ctx, partition, claims.Issuer, ids.Sid, claims.Subject, deadline) {
+		return &signInError{status: http.StatusUnauthorized, msg: "Your session at the identity provider has ended. Sign in again.",
+			cause: errors.New("the provider session was logged out while the sign-in completed")}
+	}
+	return nil
+}
+
 // signInError is a sign-in that cannot complete: what the user sees, and
 // what the log says.
 type signInError struct {
@@ -283,11 +302,13 @@ func (a *App) completeSignIn(r *http.Request) (string, error) {
 			return "", &signInError{status: http.StatusForbidden, msg: "This application refused the sign-in.", cause: err}
 		}
 	}
+	if err := a.recordSignIn(ctx, us.partition, claims); err != nil {
+		a.sessions.SignOut(ctx)
+		return "", err
+	}
 	done = true
-	if previous != "" && previous != key {
-		if err := a.acq.Session(previous).RemoveAccount(ctx); err != nil {
-			a.acq.logger.LogAttrs(ctx, telemetry.LevelWarn, "identityweb: removing the previous session's tokens failed", telemetry.Err(err))
-		}
+	if previous != "" && previous != key { // replaced: it ends everywhere
+		a.endSession(ctx, a.acq.Session(previous).partition, time.Time{})
 	}
 	return p.Return, nil
 }
@@ -335,9 +356,7 @@ func (a *App) signOut(w http.ResponseWriter, r *http.Request) {
 	acct, _ := a.sessions.Account(ctx)
 	us := a.acq.Session(a.sessions.Key(ctx))
 	idToken, refreshToken := us.signOutInfo(ctx)
-	if err := us.RemoveAccount(ctx); err != nil {
-		a.acq.logger.LogAttrs(ctx, telemetry.LevelWarn, "identityweb: removing the account from the token cache failed", telemetry.Err(err))
-	}
+	a.endSession(ctx, us.partition, a.lifetimes().Deadline(a.sessions.Times(ctx).SignedIn))
 	a.sessions.SignOut(ctx)
 	m, err := a.acq.endpoints.Metadata(ctx)
 	if err == nil && m.Revocation != "" && refreshToken != "" {

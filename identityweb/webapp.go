@@ -7,6 +7,7 @@ import (
 
 	"github.com/identityweb/go-identityweb/cachestore"
 	"github.com/identityweb/go-identityweb/internal/jwks"
+	"github.com/identityweb/go-identityweb/internal/telemetry"
 	"github.com/identityweb/go-identityweb/session"
 )
 
@@ -21,6 +22,7 @@ type App struct {
 	idTokens     *validator
 	accessTokens *validator
 	opts         AppOptions
+	logouts      logoutRetries
 	replay       cachestore.Adder // DPoP proof ids seen (jti)
 }
 
@@ -28,11 +30,21 @@ type App struct {
 // network I/O: the provider's metadata is fetched on first use. A web API
 // that only validates tokens needs no client credential.
 func New(cfg Config, opts AppOptions) (*App, error) {
+	switch {
+	case opts.SessionLifetime == 0:
+		opts.SessionLifetime = 24 * time.Hour
+	case opts.SessionLifetime < 0:
+		return nil, &configError{"SessionLifetime", "must not be negative"}
+	}
+	if opts.SessionIdleTimeout < 0 {
+		return nil, &configError{"SessionIdleTimeout", "must not be negative"}
+	}
 	if opts.Sessions == nil {
 		s, err := session.NewSCS(nil, session.SCSOptions{InsecureAllowHTTPCookies: opts.InsecureAllowHTTPCookies})
 		if err != nil {
 			return nil, err
 		}
+		s.Manager().Lifetime = opts.SessionLifetime
 		opts.Sessions = s
 	}
 	if opts.SignedOutRedirect == "" {
@@ -82,8 +94,15 @@ func New(cfg Config, opts AppOptions) (*App, error) {
 // long-running OBO), for work outside a request.
 func (a *App) Tokens() *TokenAcquirer { return a.acq }
 
-// Close stops background refreshes (see TokenAcquirer.Close).
-func (a *App) Close() error { return a.acq.Close() }
+// Close stops background refreshes (see TokenAcquirer.Close) and the
+// retries of logouts waiting for the shared cache (PendingLogouts); those
+// are reported in the log.
+func (a *App) Close() error {
+	if n := a.closeLogouts(); n > 0 {
+		a.acq.logger.LogAttrs(context.Background(), telemetry.LevelError, "identityweb: closing with logouts the shared cache never received", telemetry.Int("logouts", n))
+	}
+	return a.acq.Close()
+}
 
 type ctxKey int
 
@@ -135,8 +154,10 @@ func (a *App) Handler(next http.Handler) http.Handler {
 }
 
 // Routes serves the sign-in routes — CallbackPath, SignedOutCallbackPath,
-// SignInPath (GET) and SignOutPath (POST with the CSRF token) — and passes
-// every other request to next. It expects the session middleware outside.
+// SignInPath (GET) and SignOutPath (POST with the CSRF token) — and the
+// provider's logout endpoints, BackchannelLogoutPath (POST logout_token)
+// and FrontchannelLogoutPath (GET iss, sid), and passes every other
+// request to next. It expects the session middleware outside.
 func (a *App) Routes(next http.Handler) http.Handler {
 	// Exact paths, matched by a switch: every request of the app passes
 	// here, and a mux would cost allocations on each.
@@ -150,6 +171,10 @@ func (a *App) Routes(next http.Handler) http.Handler {
 			a.signIn(w, r)
 		case a.cfg.SignOutPath:
 			a.signOut(w, r)
+		case a.cfg.BackchannelLogoutPath:
+			a.backchannelLogout(w, r)
+		case a.cfg.FrontchannelLogoutPath:
+			a.frontchannelLogout(w, r)
 		default:
 			next.ServeHTTP(w, r)
 		}
@@ -173,12 +198,20 @@ func (a *App) RequireUser(next http.Handler) http.Handler {
 }
 
 // Account returns the signed-in account of r's session, on any page (not
-// only behind RequireUser). A session whose account is gone from the token
-// cache (signed out) has none.
+// only behind RequireUser). A session has none when it was ended — signed
+// out, logged out at the provider (back- or front-channel, on any
+// instance), past AppOptions.SessionLifetime or SessionIdleTimeout — or
+// when its account is gone from the token cache. The check reads the
+// session's times and its record in the token cache: an L1 hit in the
+// common case.
 func (a *App) Account(r *http.Request) (Account, bool) {
 	ctx := r.Context()
 	acct, ok := a.sessions.Account(ctx)
-	if !ok || !a.acq.Session(a.sessions.Key(ctx)).hasAccount(ctx) {
+	if !ok {
+		return Account{}, false
+	}
+	us := a.acq.Session(a.sessions.Key(ctx))
+	if !a.sessionLive(ctx, us.partition) || !us.hasAccount(ctx) {
 		return Account{}, false
 	}
 	return acct, true

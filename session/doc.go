@@ -8,4 +8,9 @@
 //
 // NewSCS adapts an scs.SessionManager (its stores include Redis and SQL);
 // NewGorilla adapts a gorilla/sessions Store.
+//
+// Both keep the session's Times (sign-in, last activity) in the session
+// itself, so that every instance of an app judges its Lifetimes — an idle
+// and an absolute bound, as scs's IdleTimeout and Lifetime, for gorilla
+// sessions too — alike.
 package session

@@ -172,7 +172,7 @@ func (g *Gorilla) SignIn(ctx context.Context, key string, acct Account) error {
 		keyCSRF:    RandomToken(),
 	}
 	st.s.IsNew = true
-	st.dirty = true
+	st.dirty, st.destroy = true, false
 	st.mu.Unlock()
 	return nil
 }
@@ -193,13 +193,34 @@ func (g *Gorilla) SignOut(ctx context.Context) error {
 // CSRFToken returns the anti-forgery token.
 func (g *Gorilla) CSRFToken(ctx context.Context) string { return g.str(ctx, keyCSRF) }
 
-// PutPending keeps a sign-in request in progress.
+// Times returns the session's sign-in and last-activity times.
+func (g *Gorilla) Times(ctx context.Context) Times {
+	if g.Key(ctx) == "" {
+		return Times{}
+	}
+	return decodeTimes(g.str(ctx, keyTimes))
+}
+
+// SetTimes records the session's sign-in and last-activity times.
+func (g *Gorilla) SetTimes(ctx context.Context, t Times) error {
+	if g.state(ctx) == nil {
+		return ErrNoSession
+	}
+	g.put(ctx, keyTimes, encodeTimes(t))
+	return nil
+}
+
+// PutPending keeps a sign-in request in progress. After SignOut in the same
+// request it starts a new session (the sign-in that follows an ended one).
 func (g *Gorilla) PutPending(ctx context.Context, state string, data []byte) error {
 	st := g.state(ctx)
 	if st == nil {
 		return ErrNoSession
 	}
 	st.mu.Lock()
+	if st.destroy {
+		st.destroy, st.s.ID, st.s.IsNew = false, "", true
+	}
 	n := 0
 	for k := range st.s.Values {
 		if ks, ok := k.(string); ok && strings.HasPrefix(ks, keyPending) {

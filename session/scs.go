@@ -133,6 +133,7 @@ func (s *SCS) SignIn(ctx context.Context, key string, acct Account) error {
 			s.sm.Remove(ctx, k)
 		}
 	}
+	s.sm.Remove(ctx, keyTimes)
 	s.sm.Put(ctx, keyKey, key)
 	s.sm.Put(ctx, keyAccount, strings.Join([]string{acct.ObjectID, acct.TenantID, acct.Username, acct.Name}, "\x00"))
 	s.sm.Put(ctx, keyCSRF, RandomToken())
@@ -153,6 +154,25 @@ func (s *SCS) CSRFToken(ctx context.Context) string {
 		return ""
 	}
 	return s.sm.GetString(ctx, keyCSRF)
+}
+
+// Times returns the session's sign-in and last-activity times.
+func (s *SCS) Times(ctx context.Context) (t Times) {
+	defer func() {
+		if recover() != nil { // scs panics on a context it did not load
+			t = Times{}
+		}
+	}()
+	return decodeTimes(s.sm.GetString(ctx, keyTimes)) // SignIn clears it, SignOut destroys it
+}
+
+// SetTimes records the session's sign-in and last-activity times.
+func (s *SCS) SetTimes(ctx context.Context, t Times) error {
+	if !s.Loaded(ctx) {
+		return ErrNoSession
+	}
+	s.sm.Put(ctx, keyTimes, encodeTimes(t))
+	return nil
 }
 
 // PutPending keeps a sign-in request; the oldest is dropped past a few.

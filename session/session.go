@@ -37,6 +37,12 @@ type Manager interface {
 	// CSRFToken returns the session's anti-forgery token for state-changing
 	// forms (sign-out), "" when not signed in.
 	CSRFToken(ctx context.Context) string
+	// Times returns when the signed-in session began and was last seen
+	// active (zero when not signed in, or never recorded); SetTimes records
+	// them (ErrNoSession without a session). The app judges the session's
+	// Lifetimes from them on every request, on every instance.
+	Times(ctx context.Context) Times
+	SetTimes(ctx context.Context, t Times) error
 	// PutPending keeps a sign-in request in progress under its state value;
 	// TakePending returns and removes it.
 	PutPending(ctx context.Context, state string, data []byte) error

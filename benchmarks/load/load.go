@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -30,19 +31,22 @@ const (
 
 // Scenario is one run.
 type Scenario struct {
-	Name       string
-	App        string        // WebAPI (default) or WebApp
-	Instances  int           // app instances behind a round-robin balancer (default 1)
-	Users      int           // callers warmed up before the run (their tokens cached)
-	ColdUsers  int           // callers that first appear during the run (WebAPI only)
-	Workers    int           // concurrent clients
-	Burst      int           // concurrent requests per call of one user (a page's parallel fetches; default 1)
-	Duration   time.Duration // of the measured run
-	UseRedis   bool          // L1/L2 cache on a private Redis, shared by the instances
-	Break      func(e *Env)  // at Duration/3
-	Repair     func(e *Env)  // at 2×Duration/3, when set
-	MaxErrors  int64         // failed calls tolerated
-	MaxPer1000 float64       // identity-provider requests per 1,000 calls tolerated
+	Name      string
+	App       string        // WebAPI (default) or WebApp
+	Instances int           // app instances behind a round-robin balancer (default 1)
+	Users     int           // callers warmed up before the run (their tokens cached)
+	ColdUsers int           // callers that first appear during the run (WebAPI only)
+	Workers   int           // concurrent clients
+	Burst     int           // concurrent requests per call of one user (a page's parallel fetches; default 1)
+	Duration  time.Duration // of the measured run
+	UseRedis  bool          // L1/L2 cache on a private Redis, shared by the instances
+	// RedisPersistent runs that Redis with an append-only file, so that a
+	// kill and restart is an outage, not a flush (WebAppLogout).
+	RedisPersistent bool
+	Break           func(e *Env) // at Duration/3
+	Repair          func(e *Env) // at 2×Duration/3, when set
+	MaxErrors       int64        // failed calls tolerated
+	MaxPer1000      float64      // identity-provider requests per 1,000 calls tolerated
 	// MaxIdPRequests bounds identity-provider requests in all (0: no bound
 	// beyond MaxPer1000).
 	MaxIdPRequests int
@@ -57,6 +61,41 @@ type Env struct {
 	OldCert   *iwt.Certificate
 	NewCert   *iwt.Certificate
 	WriteCert func(*iwt.Certificate)
+	// Verify, when a target sets it, judges what the calls alone cannot,
+	// after the run: a note for the report, or why the run fails.
+	Verify func() (string, error)
+
+	redisDown atomic.Bool  // between Break's KillRedis and Repair's RestartRedis
+	redisBack atomic.Int64 // when Redis came back (Unix ns), 0 before
+	failMu    sync.Mutex
+	failed    string
+}
+
+// KillRedis kills the run's Redis, noting that it is down.
+func (e *Env) KillRedis() {
+	e.redisDown.Store(true)
+	e.Redis.Kill()
+}
+
+// RestartRedis restarts it and notes when it came back.
+func (e *Env) RestartRedis() {
+	e.Redis.Restart()
+	e.redisBack.Store(time.Now().UnixNano())
+	e.redisDown.Store(false)
+}
+
+func (e *Env) noteFailure(s string) {
+	e.failMu.Lock()
+	defer e.failMu.Unlock()
+	if e.failed == "" {
+		e.failed = s
+	}
+}
+
+func (e *Env) failure() string {
+	e.failMu.Lock()
+	defer e.failMu.Unlock()
+	return e.failed
 }
 
 // Between runs f while no call is in flight. A jump of Clock goes through
@@ -87,6 +126,7 @@ type Report struct {
 	// than once: always a failure (each is spent once, across instances).
 	RefreshReuses int
 	FirstError    string // what the first failed call saw
+	Note          string // what Env.Verify found
 	Pass          bool
 	Why           string
 }
@@ -96,8 +136,12 @@ func (r Report) String() string {
 	if !r.Pass {
 		v = "FAIL (" + r.Why + ")"
 	}
-	return fmt.Sprintf("%-17s %s calls=%d errors=%d rps=%.0f p50=%s p99=%s idp_requests=%d per_1000_calls=%.2f refresh_reuses=%d",
+	line := fmt.Sprintf("%-17s %s calls=%d errors=%d rps=%.0f p50=%s p99=%s idp_requests=%d per_1000_calls=%.2f refresh_reuses=%d",
 		r.Scenario, v, r.Calls, r.Errors, r.Throughput, r.P50.Round(time.Microsecond), r.P99.Round(time.Microsecond), r.IdPRequests, r.Per1000, r.RefreshReuses)
+	if r.Note != "" {
+		line += " " + r.Note
+	}
+	return line
 }
 
 // target is an app under load: one request as user, its latency and what
@@ -129,11 +173,21 @@ func Run(tb testing.TB, s Scenario, redisAddr string, redisCtl RedisControl) Rep
 	switch s.App {
 	case WebApp:
 		t = webAppTarget(tb, s, env, redisAddr)
+	case WebAppLogout:
+		t = logoutTarget(tb, s, env, redisAddr)
 	default:
 		t = apiTarget(tb, s, env, redisAddr)
 	}
 	env.IdP.ResetRequests()
-	return drive(s, env, t)
+	r := drive(s, env, t)
+	if env.Verify != nil {
+		note, err := env.Verify()
+		r.Note = note
+		if err != nil && r.Pass {
+			r.Pass, r.Why = false, err.Error()
+		}
+	}
+	return r
 }
 
 // drive runs the workers for the scenario's duration, breaks and repairs
@@ -306,5 +360,14 @@ func Scenarios(d time.Duration) []Scenario {
 	three := web
 	three.Name, three.Instances, three.Burst, three.UseRedis, three.MaxIdPRequests = "webapp-3-instances", 3, 3, true, web.Users
 	three.Break = func(e *Env) { e.Between(func() { e.Clock.Advance(2 * time.Hour) }) }
-	return []Scenario{steady, outage, faults, redisKill, rotation, webSteady, webOutage, three}
+	// Back-channel logouts for one user in four, spread over the run, while
+	// the 40 users are active on three instances and Redis (persistent) is
+	// SIGKILLed and restarted: no call fails, and no signed-out session is
+	// served once the logout had time to propagate — PropagationGrace with
+	// Redis up, RecoveryGrace after it came back (see logoutTarget).
+	logout := Scenario{App: WebAppLogout, Name: "webapp-logout-redis-kill", Users: 40, Workers: 8, Duration: d,
+		Instances: 3, UseRedis: true, RedisPersistent: true}
+	logout.Break = func(e *Env) { e.KillRedis() }
+	logout.Repair = func(e *Env) { e.RestartRedis() }
+	return []Scenario{steady, outage, faults, redisKill, rotation, webSteady, webOutage, three, logout}
 }

@@ -22,7 +22,12 @@ func TestChaosShort(t *testing.T) {
 			var addr string
 			var ctl RedisControl
 			if s.UseRedis {
-				srv := redistest.Start(t)
+				var srv *redistest.Server
+				if s.RedisPersistent {
+					srv = redistest.StartPersistent(t)
+				} else {
+					srv = redistest.Start(t)
+				}
 				if srv.External() {
 					t.Skip("needs a private redis-server it can kill")
 				}

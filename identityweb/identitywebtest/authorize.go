@@ -284,7 +284,7 @@ func (p *Provider) complete(w http.ResponseWriter, r *http.Request, rc *requestC
 	p.forgetTx(tx)
 	sess := p.sessionFor(r, rc)
 	if sess == nil || sess.user != tx.user {
-		sess = &idpSession{user: tx.user, authTime: rc.now}
+		sess = &idpSession{user: tx.user, authTime: rc.now, id: randomID(), clients: map[string]bool{}}
 	}
 	for _, a := range tx.claims.acrs { // signing in here satisfies what was asked
 		if !slices.Contains(sess.acrs, a) {
@@ -296,7 +296,8 @@ func (p *Provider) complete(w http.ResponseWriter, r *http.Request, rc *requestC
 	code := randomToken("code.")
 	p.mu.Lock()
 	p.sessions[sid] = sess
-	p.codes[code] = &authCode{
+	sess.clients[tx.client.ClientID] = true
+	p.codes[code] = &authCode{sid: sess.id,
 		client: tx.client, redirectURI: tx.redirectURI, user: tx.user, tenantID: tx.user.tenant.ID,
 		scopes: tx.scopes, nonce: tx.nonce, challenge: tx.challenge, method: tx.method,
 		acrs: tx.claims.acrs, xmsCC: tx.claims.xmsCC, authTime: sess.authTime,
@@ -373,24 +374,39 @@ func (p *Provider) serveLogout(w http.ResponseWriter, r *http.Request, rc *reque
 		p.errorPage(w, rc, http.StatusBadRequest, invalidRequest(CodeMalformedRequest, "Malformed or invalid request."))
 		return
 	}
+	var ended *idpSession
 	if c, err := r.Cookie(idpSessionCookie); err == nil {
 		p.mu.Lock()
-		delete(p.sessions, c.Value)
+		ended = p.sessions[c.Value]
+		p.endSession(ended)
 		p.mu.Unlock()
 	}
 	http.SetCookie(w, &http.Cookie{Name: idpSessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteLaxMode})
-	target := r.Form.Get("post_logout_redirect_uri")
-	if target != "" && p.postLogoutAllowed(r.Form, target) {
-		u, _ := url.Parse(target)
-		if st := r.Form.Get("state"); st != "" {
-			q := u.Query()
-			q.Set("state", st)
-			u.RawQuery = q.Encode()
-		}
-		http.Redirect(w, r, u.String(), http.StatusFound)
+	if frames := p.frontChannelURLs(rc, ended); len(frames) > 0 {
+		p.frontChannelPage(w, rc, frames, p.postLogoutTarget(r))
+		return
+	}
+	if target := p.postLogoutTarget(r); target != "" {
+		http.Redirect(w, r, target, http.StatusFound)
 		return
 	}
 	p.signedOutPage(w, rc)
+}
+
+// postLogoutTarget is where the browser goes after sign-out: the
+// post_logout_redirect_uri with state when it is allowed, else "".
+func (p *Provider) postLogoutTarget(r *http.Request) string {
+	target := r.Form.Get("post_logout_redirect_uri")
+	if target == "" || !p.postLogoutAllowed(r.Form, target) {
+		return ""
+	}
+	u, _ := url.Parse(target)
+	if st := r.Form.Get("state"); st != "" {
+		q := u.Query()
+		q.Set("state", st)
+		u.RawQuery = q.Encode()
+	}
+	return u.String()
 }
 
 // postLogoutAllowed checks target against the app named by client_id or by

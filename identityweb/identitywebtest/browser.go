@@ -23,6 +23,9 @@ type Browser struct {
 	Client *http.Client
 	// ConsentShown lists the scopes the last consent page asked for.
 	ConsentShown []string
+	// FrontChannelStatus lists the statuses of the front-channel logout
+	// frames the last SignOut loaded.
+	FrontChannelStatus []int
 
 	// Username is the account Get and PostForm sign in as on the
 	// provider's page.
@@ -109,6 +112,12 @@ func (b *Browser) browse(method, target string, form url.Values) (*http.Response
 				decision = "cancel"
 			}
 			resp, body, err = b.do(http.MethodPost, b.abs(resp, "consent"), url.Values{"tx": {txOf(body)}, "decision": {decision}})
+		case isFrontChannelPage(body): // a sign-out page loading apps' front-channel logout URLs
+			var next *url.URL
+			if next, err = b.loadFrontChannel(resp, body); err != nil || next == nil {
+				return resp, body, err
+			}
+			resp, body, err = b.do(http.MethodGet, next.String(), nil)
 		case strings.Contains(body, "document.forms[0].submit()"):
 			back, ferr := formPostResult(body)
 			if ferr != nil {

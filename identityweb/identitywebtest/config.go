@@ -72,6 +72,11 @@ type Client struct {
 	// PostLogoutRedirectURIs are where /logout may send the browser back to.
 	// Default: the RedirectURIs' origins may be used with any path.
 	PostLogoutRedirectURIs []string `json:"postLogoutRedirectUris,omitempty"`
+	// FrontChannelLogoutURL is loaded in an iframe by the sign-out page of
+	// a provider session the app signed in through, with the issuer and the
+	// session's id appended (?iss=…&sid=…), as Entra's "Front-channel logout
+	// URL". Default: none.
+	FrontChannelLogoutURL string `json:"frontChannelLogoutUrl,omitempty"`
 
 	// IdentifierURI is the application ID URI of an API ("api://…"). Default
 	// for an app that exposes scopes or roles: "api://" + ClientID.

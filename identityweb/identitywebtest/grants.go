@@ -65,6 +65,7 @@ func (p *Provider) grantAuthCode(rc *requestContext, r *http.Request, form url.V
 		g.res, g.scp = first.res, granted
 	}
 	g.fam = p.newFamily(c.user, client, c.tenantID, scopes.String(), c.acrs, c.authTime)
+	g.sid, g.fam.sid = c.sid, c.sid
 	return p.issue(rc, g)
 }
 
@@ -124,7 +125,7 @@ func (p *Provider) grantRefresh(rc *requestContext, r *http.Request, form url.Va
 	if e != nil {
 		return nil, e
 	}
-	out := &grant{client: client, azpacr: azpacr, user: fam.user, tenantID: fam.tenantID, oidc: scopes.oidc,
+	out := &grant{client: client, azpacr: azpacr, user: fam.user, tenantID: fam.tenantID, oidc: scopes.oidc, sid: fam.sid,
 		acrs: cr.acrs, xmsCC: cr.xmsCC, authTime: fam.authTime, fam: fam, clientInfo: form.Get("client_info") == "1"}
 	if !containsStr(out.oidc, "offline_access") {
 		out.oidc = append(out.oidc, "offline_access") // refresh tokens keep being issued

@@ -62,6 +62,7 @@ type idClaims struct {
 	Tid               string `json:"tid"`
 	Uti               string `json:"uti"`
 	Ver               string `json:"ver"`
+	Sid               string `json:"sid,omitempty"`
 }
 
 // tokenResponse is the token endpoint's success body.
@@ -94,6 +95,7 @@ type grant struct {
 	authTime   time.Time
 	fam        *family // when set and offline_access granted, a refresh token is issued
 	clientInfo bool
+	sid        string // the provider session (ID tokens' "sid")
 }
 
 func (p *Provider) accessTokenLifetime() time.Duration {
@@ -177,7 +179,7 @@ func (p *Provider) issue(rc *requestContext, g *grant) (*tokenResponse, *oauthEr
 			Exp: now.Add(p.opts.IDTokenLifetime).Unix(), Name: g.user.Name, Nonce: g.nonce,
 			Oid: g.user.ObjectID, PreferredUsername: g.user.Username, Rh: "0.dev.",
 			Sub: pairwiseSub(g.user.ObjectID, g.client.ClientID), Tid: g.tenantID,
-			Uti: randomToken("")[:22], Ver: "2.0",
+			Uti: randomToken("")[:22], Ver: "2.0", Sid: g.sid,
 		}
 		if !g.authTime.IsZero() {
 			idt.AuthTime = g.authTime.Unix()

@@ -21,6 +21,7 @@ type authCode struct {
 	expires     time.Time
 	used        bool
 	clientInfo  bool
+	sid         string // the provider session's id, the ID token's "sid"
 }
 
 // family groups the refresh tokens descended from one sign-in (or one OBO).
@@ -33,6 +34,7 @@ type family struct {
 	acrs     []string // authentication contexts satisfied at sign-in
 	authTime time.Time
 	revoked  bool
+	sid      string // the provider session signed in at (ID tokens' "sid")
 }
 
 // refreshToken is one issued refresh token; each can be redeemed once.
@@ -68,6 +70,8 @@ type idpSession struct {
 	acrs     []string
 	authTime time.Time
 	expires  time.Time
+	id       string          // "sid" in ID tokens (not the cookie's value)
+	clients  map[string]bool // the apps signed in through it (front-channel logout)
 }
 
 const idpSessionCookie = "identitywebtest_session"

@@ -159,6 +159,19 @@ func TestBrowserSignIn(t *testing.T) {
 
 	do("sign out", chromedp.Click("#sign-out"), chromedp.WaitVisible("#signed-out"))
 	page("signed-out", []string{"You are signed out.", "Sign in"}, "You are signed in", "Alice")
+
+	// Single sign-out: signed in again, the user signs out at the provider
+	// only; its sign-out page loads the app's front-channel logout URL in
+	// an iframe (the app lets only the provider frame it), the browser
+	// comes back, and the app asks for sign-in again.
+	do("sign in again", chromedp.Click("#sign-in-button"), chromedp.WaitVisible(alice))
+	do("pick Alice again", chromedp.Click(alice), chromedp.WaitVisible("#greeting"))
+	do("home, signed in", chromedp.Navigate(appURL+"/"), chromedp.WaitVisible("#provider-sign-out"))
+	page("single-sign-out-offered", []string{"You are signed in.", "sign out at the identity provider only"})
+	do("sign out at the provider", chromedp.Click("#provider-sign-out"), chromedp.WaitVisible("#provider-signed-out"))
+	page("signed-out-at-the-provider", []string{"You signed out at the identity provider", "sign in again", "Sign in"}, "You are signed in")
+	do("the profile asks for sign-in", chromedp.Navigate(appURL+"/me"), chromedp.WaitVisible(alice))
+	page("sign-in-again", []string{"Sign in", "Alice Example"})
 }
 
 func findChromium(t *testing.T) string {

@@ -10,7 +10,7 @@ import (
 )
 
 func (s *site) page(r *http.Request) pageData {
-	d := pageData{Provider: "the development identity provider"}
+	d := pageData{Provider: "the development identity provider", ProviderSignOut: s.providerSignOut}
 	if s.idp == nil {
 		d.Provider = "Microsoft Entra ID"
 	}
@@ -18,6 +18,7 @@ func (s *site) page(r *http.Request) pageData {
 		d.User, d.CSRF = &acct, s.app.CSRFToken(r)
 	} else {
 		d.SignedOut = r.URL.Query().Get("signedout") == "1"
+		d.ProviderSignedOut = r.URL.Query().Get("provider-signedout") == "1"
 	}
 	return d
 }

@@ -82,8 +82,10 @@ h2{font-size:1.15rem;margin-top:1.5rem}
 var bodies = map[string]string{
 	"home": `{{define "body"}}<h1>Sign in with OpenID Connect</h1>
 {{if .SignedOut}}<p class="notice" id="signed-out">You are signed out. Your tokens were removed from this app's cache.</p>{{end}}
+{{if .ProviderSignedOut}}<p class="notice" id="provider-signed-out">You signed out at the identity provider. It told this app (its sign-out page loaded the app's front-channel logout URL), so the app ended your session here too and removed your tokens: sign in again to continue.</p>{{end}}
 <p>This app signs you in through {{.Provider}}, then calls a protected Todo API as you. Every token acquisition shows where the token came from (cache or identity provider) and what it cost.</p>
 {{if .User}}<p class="ok" id="signed-in">You are signed in. Go to your <a href="/me">profile</a> or your <a href="/todos">todos</a>.</p>
+{{if .ProviderSignOut}}<p class="note">Single sign-out: <a id="provider-sign-out" href="{{.ProviderSignOut}}">sign out at the identity provider only</a>, as if you had signed out in another app or tab. The provider tells this app, which then asks you to sign in again.</p>{{end}}
 {{else}}<p><a class="button" id="sign-in-button" href="/signin?returnUrl=/me">Sign in</a></p>{{end}}{{end}}`,
 
 	"me": `{{define "body"}}<h1 id="greeting">Hello, {{.User.Name}}</h1>
@@ -130,15 +132,19 @@ type errorView struct {
 }
 
 type pageData struct {
-	User       *identityweb.Account
-	CSRF       string
-	Provider   string
-	SignedOut  bool
-	Token      *tokenView
-	WriteToken *tokenView
-	Granted    bool
-	Todos      []string
-	Error      *errorView
+	User      *identityweb.Account
+	CSRF      string
+	Provider  string
+	SignedOut bool
+	// ProviderSignOut is the provider's sign-out URL (development
+	// provider only); ProviderSignedOut: the browser is back from it.
+	ProviderSignOut   string
+	ProviderSignedOut bool
+	Token             *tokenView
+	WriteToken        *tokenView
+	Granted           bool
+	Todos             []string
+	Error             *errorView
 }
 
 func render(w http.ResponseWriter, name string, d pageData) { renderStatus(w, http.StatusOK, name, d) }

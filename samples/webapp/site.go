@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
 
 	"github.com/identityweb/go-identityweb/cachestore"
@@ -38,6 +39,10 @@ type site struct {
 	todos   *todoStore
 	readS   string
 	writeS  string
+	// providerSignOut signs the user out at the development provider only,
+	// to show single sign-out: the provider's sign-out page loads this
+	// app's front-channel logout URL, and the app asks for sign-in again.
+	providerSignOut string
 }
 
 func newSite(o siteOptions) (_ *site, err error) {
@@ -60,8 +65,16 @@ func newSite(o siteOptions) (_ *site, err error) {
 	var apiCfg identityweb.Config
 	s.readS, s.writeS = readScope, writeScope
 	if cfg.ClientID == "" { // no Entra settings: the development identity provider
+		// The web app's registration names its front-channel logout URL, as
+		// an Entra app registration does ("Front-channel logout URL").
+		idpCfg := identitywebtest.DefaultConfig()
+		for i, c := range idpCfg.Tenants[0].Clients {
+			if c.ClientID == identitywebtest.WebAppClientID {
+				idpCfg.Tenants[0].Clients[i].FrontChannelLogoutURL = o.appURL + "/frontchannel-logout"
+			}
+		}
 		s.idp, err = identitywebtest.StartLocal(o.idpAddr, identitywebtest.LocalOptions{
-			Options: identitywebtest.Options{AutoSignIn: o.autoSignIn}, HTTPS: o.idpHTTPS})
+			Options: identitywebtest.Options{Config: idpCfg, AutoSignIn: o.autoSignIn}, HTTPS: o.idpHTTPS})
 		if errors.Is(err, identitywebtest.ErrAddressInUse) {
 			return nil, fmt.Errorf("the development identity provider cannot start: %s is in use. Stop what uses it (another copy of the sample?), or choose another address with -idp-addr localhost:PORT", o.idpAddr)
 		}
@@ -75,6 +88,8 @@ func newSite(o siteOptions) (_ *site, err error) {
 		apiCfg = identityweb.Config{Instance: s.idp.URL + "/", TenantID: identitywebtest.DefaultTenantID,
 			ClientID: identitywebtest.WebAPIClientID}
 		opts.HTTPClient = s.idp.Client()
+		s.providerSignOut = s.idp.URL + "/" + identitywebtest.DefaultTenantID + "/oauth2/v2.0/logout?" + url.Values{
+			"client_id": {identitywebtest.WebAppClientID}, "post_logout_redirect_uri": {o.appURL + "/?provider-signedout=1"}}.Encode()
 	} else if len(cfg.Scopes) > 0 {
 		s.readS, s.writeS = cfg.Scopes[0], cfg.Scopes[len(cfg.Scopes)-1]
 	}
