@@ -103,17 +103,19 @@ func (a *TokenAcquirer) fetchWithRefreshToken(ctx context.Context, s slowReq, ke
 	if release := a.distributedLock(ctx, a.keys.Refresh(s.kind, s.partition)); release != nil {
 		defer release()
 	}
-	if !s.force { // another flight (here or elsewhere) may have just refreshed
-		if e, ok := a.lookupFresh(ctx, key); ok && a.clock.Now().Unix() < e.ExpiresOn-int64(a.opts.ExpiryBuffer/time.Second) {
-			return &fetched{entry: e, cached: true, level: CacheLevelL2}, nil
-		}
-	}
+	// The account first: without it (signed out) no token of the
+	// partition is served, not even one another flight cached.
 	rt, ok := a.loadRefresh(ctx, s.kind, s.partition)
 	if !ok {
 		if s.kind == cachekey.LongRunning && s.assertion != "" {
 			return a.fetchOBO(ctx, s, key, true)
 		}
 		return nil, noAccountError{}
+	}
+	if !s.force { // another flight (here or elsewhere) may have just refreshed
+		if e, ok := a.lookupFresh(ctx, key); ok && a.clock.Now().Unix() < e.ExpiresOn-int64(a.opts.ExpiryBuffer/time.Second) {
+			return &fetched{entry: e, cached: true, level: CacheLevelL2}, nil
+		}
 	}
 	endpoint, err := a.endpoints.Token(ctx, s.tenant)
 	if err != nil {
@@ -323,8 +325,7 @@ func (s UserSession) hasAccount(ctx context.Context) bool {
 	if s.partition == "" {
 		return false
 	}
-	_, ok, _ := s.a.cache.Get(ctx, s.a.keys.Refresh(cachekey.User, s.partition))
-	return ok
+	return s.a.hasAccount(ctx, cachekey.User, s.partition, s.a.clock.Now())
 }
 
 // tokenCall is one logical token request: grant parameters without client

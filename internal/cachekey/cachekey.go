@@ -100,9 +100,23 @@ func (b Builder) AppendToken(dst []byte, kind Kind, tenant string, scopes []stri
 	return append(dst, partition...)
 }
 
+// HasAccount reports whether tokens of the kind belong to an account kept
+// in the partition's refresh entry (users, long-running OBO): they are
+// served only while that entry exists.
+func (k Kind) HasAccount() bool { return k == User || k == LongRunning }
+
 // Refresh is the key of a partition's refresh token and account.
 func (b Builder) Refresh(kind Kind, partition string) string {
-	return b.prefix + string(refresh) + string(kind) + "|" + partition
+	var buf [256]byte
+	return string(b.AppendRefresh(buf[:0], kind, partition))
+}
+
+// AppendRefresh appends the key of a partition's refresh token and account
+// to dst.
+func (b Builder) AppendRefresh(dst []byte, kind Kind, partition string) []byte {
+	dst = append(dst, b.prefix...)
+	dst = append(dst, byte(refresh), byte(kind), '|')
+	return append(dst, partition...)
 }
 
 // Digest is the partition form of a secret (an incoming token, a session
