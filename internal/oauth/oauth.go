@@ -104,7 +104,7 @@ func Exchange(ctx context.Context, client *http.Client, now func() time.Time, en
 	req.Header.Set("return-client-request-id", "true")
 	req.Header.Set("x-client-SKU", "identityweb-go")
 	start := now()
-	resp, err := client.Do(req)
+	resp, err := noRedirects(client).Do(req)
 	if err != nil {
 		return Response{InHTTP: now().Sub(start)}, &TransportError{err}
 	}
@@ -127,6 +127,15 @@ func Exchange(ctx context.Context, client *http.Client, now func() time.Time, en
 	out.Error = ParseError(resp.StatusCode, body, correlation)
 	out.ThrottledUntil, _ = RetryAfter(resp, now())
 	return out, nil
+}
+
+// noRedirects returns client that does not follow redirects: a 307 or 308
+// would re-send the form (client secret or assertion, refresh token, code)
+// to wherever it points. A redirect is an error answer instead.
+func noRedirects(client *http.Client) *http.Client {
+	c := *client
+	c.CheckRedirect = useLastResponse
+	return &c
 }
 
 // RetryAfter reports whether resp starts throttling, and until when: a 429
@@ -182,3 +191,5 @@ func Seconds(n json.Number) time.Duration {
 	}
 	return 0
 }
+
+func useLastResponse(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
