@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"hash/maphash"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -17,7 +18,9 @@ import (
 	"github.com/identityweb/go-identityweb/internal/telemetry"
 )
 
-// Policy authorizes a validated token; a non-nil error means 403.
+// Policy authorizes a validated token; a non-nil error means 403. It reads
+// the claims: they are shared by every request that carries the same token
+// (from the validated-token cache), so a Policy must not modify them.
 type Policy func(*Claims) error
 
 type policyError struct{ scope string }
@@ -64,17 +67,26 @@ func RequireScopesOrRoles(scopes, roles []string) Policy {
 }
 
 // RequireBearer validates the request's bearer token — signature (RS256 or
-// PS256 only), issuer (multi-tenant: tid checked against iss), audience
-// (Config.Audiences), exp/nbf with 5 minutes of skew — and applies every
-// policy. Failures answer 401 with WWW-Authenticate error="invalid_token",
+// PS256 only, by a key the provider still publishes), typ (when present:
+// JWT or at+jwt), issuer (multi-tenant: tid checked against iss), audience
+// (Config.Audiences), exp/nbf with 5 minutes of skew, scopes or roles
+// present (see AppOptions.AllowWebAPIToBeAuthorizedByACL) — and applies
+// every policy. Failures answer 400 error="invalid_request" for several
+// Authorization headers, 401 with WWW-Authenticate error="invalid_token",
 // 403 error="insufficient_scope", or 503 when the provider's keys cannot be
 // had (the token may be fine), with messages safe for clients. Validated
-// tokens are cached until their exp (AppOptions.ValidatedTokenCache).
+// tokens are cached until their exp (AppOptions.ValidatedTokenCache), or
+// until the provider removes the key that signed them.
 func (a *App) RequireBearer(policies ...Policy) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			raw, ok := bearerToken(r)
-			if !ok {
+			raw, status := bearerToken(r)
+			switch status {
+			case http.StatusBadRequest:
+				w.Header().Set("WWW-Authenticate", `Bearer realm="identityweb", error="invalid_request"`)
+				writeAPIError(w, http.StatusBadRequest, "invalid_request", "Send one Authorization header with one bearer token.")
+				return
+			case http.StatusUnauthorized:
 				w.Header().Set("WWW-Authenticate", `Bearer realm="identityweb"`)
 				writeAPIError(w, http.StatusUnauthorized, "invalid_request", "A bearer token is required.")
 				return
@@ -135,13 +147,23 @@ func (a *App) replyBearerError(w http.ResponseWriter, r *http.Request, err error
 	}
 }
 
-func bearerToken(r *http.Request) (string, bool) {
-	h := r.Header.Get("Authorization")
-	if len(h) < 8 || !strings.EqualFold(h[:7], "bearer ") {
-		return "", false
+// bearerToken returns the request's bearer token, or the status to answer:
+// 401 when there is none, 400 when the request carries several
+// Authorization headers (RFC 6750 allows one credential per request; which
+// one counts must not depend on header order).
+func bearerToken(r *http.Request) (string, int) {
+	hs := r.Header["Authorization"]
+	if len(hs) > 1 {
+		return "", http.StatusBadRequest
 	}
-	t := strings.TrimSpace(h[7:])
-	return t, t != "" && len(t) < 16<<10
+	if len(hs) == 0 || len(hs[0]) < 8 || !strings.EqualFold(hs[0][:7], "bearer ") {
+		return "", http.StatusUnauthorized
+	}
+	t := strings.TrimSpace(hs[0][7:])
+	if t == "" || len(t) >= 16<<10 {
+		return "", http.StatusUnauthorized
+	}
+	return t, 0
 }
 
 // Claims are the validated claims of an access or ID token.
@@ -165,6 +187,28 @@ type Claims struct {
 // Decode unmarshals the token's full claims into v.
 func (c *Claims) Decode(v any) error { return json.Unmarshal(c.raw, v) }
 
+// clone returns a copy of c that shares nothing writable with it: its
+// slices are copied (into one array, each capped so that an append
+// reallocates).
+func (c *Claims) clone() *Claims {
+	out := *c
+	n := len(c.Audience) + len(c.Scopes) + len(c.Roles)
+	if n == 0 {
+		return &out
+	}
+	all := make([]string, 0, n)
+	part := func(s []string) []string {
+		if s == nil {
+			return nil
+		}
+		i := len(all)
+		all = append(all, s...)
+		return all[i:len(all):len(all)]
+	}
+	out.Audience, out.Scopes, out.Roles = part(c.Audience), part(c.Scopes), part(c.Roles)
+	return &out
+}
+
 // IsApp reports whether the token represents an application, not a user.
 func (c *Claims) IsApp() bool {
 	return c.IDType == "app" || (len(c.Scopes) == 0 && c.ObjectID != "" && c.ObjectID == c.Subject)
@@ -179,6 +223,7 @@ type rawClaims struct {
 	Azp               string   `json:"azp"`
 	Appid             string   `json:"appid"`
 	Scp               string   `json:"scp"`
+	Scope             string   `json:"scope"` // RFC 9068 access tokens
 	Roles             []string `json:"roles"`
 	Name              string   `json:"name"`
 	PreferredUsername string   `json:"preferred_username"`
@@ -235,24 +280,32 @@ type validator struct {
 	verifier  *oidc.IDTokenVerifier // ID tokens only
 	keys      *jwks.Set
 	cache     *verifiedCache
+	// acl accepts access tokens without scopes or roles
+	// (AppOptions.AllowWebAPIToBeAuthorizedByACL).
+	acl bool
 }
 
-func newValidator(e *discovery.Endpoints, cfg *Config, ks *jwks.Set, clock Clock, audiences []string, cacheSize int, idTokens bool) *validator {
-	v := &validator{e: e, cfg: cfg, clock: clock, skew: 5 * time.Minute, audiences: audiences, keys: ks}
+// newValidator returns a validator of ID tokens, or of access tokens with
+// the given validated-token cache (nil: none).
+func newValidator(e *discovery.Endpoints, cfg *Config, ks *jwks.Set, clock Clock, audiences []string, cache *verifiedCache, idTokens bool) *validator {
+	v := &validator{e: e, cfg: cfg, clock: clock, skew: 5 * time.Minute, audiences: audiences, keys: ks, cache: cache}
 	if idTokens {
 		v.verifier = oidc.NewVerifier("", ks, &oidc.Config{
 			SkipClientIDCheck: true, SkipIssuerCheck: true, SkipExpiryCheck: true,
 			SupportedSigningAlgs: []string{oidc.RS256, oidc.PS256},
 		})
 	}
-	if cacheSize > 0 {
-		v.cache = newVerifiedCache(cacheSize)
-	}
 	return v
 }
 
+// validate returns the token's claims. Claims from the validated-token
+// cache are shared by every request with the token: callers hand out
+// clones.
 func (v *validator) validate(ctx context.Context, raw string) (*Claims, error) {
 	now := v.clock.Now()
+	if v.keys.Due(now) { // the key schedule holds for cached tokens too
+		v.keys.Ready(ctx)
+	}
 	if v.cache != nil {
 		if c, ok := v.cache.get(raw, now); ok {
 			return c, nil
@@ -261,7 +314,7 @@ func (v *validator) validate(ctx context.Context, raw string) (*Claims, error) {
 	if _, err := v.e.Metadata(ctx); err != nil {
 		return nil, err
 	}
-	payload, err := v.verify(ctx, raw)
+	payload, kid, err := v.verify(ctx, raw)
 	if err != nil {
 		return nil, err
 	}
@@ -275,30 +328,45 @@ func (v *validator) validate(ctx context.Context, raw string) (*Claims, error) {
 	}
 	c.raw = payload
 	if v.cache != nil {
-		v.cache.put(raw, c)
+		v.cache.put(raw, c, kid, v.keys.Has)
 	}
 	return c, nil
 }
 
-// verify checks the signature and returns the payload. A key set that
-// cannot be fetched is ErrUnavailable, not an invalid token.
-func (v *validator) verify(ctx context.Context, raw string) ([]byte, error) {
+// accessTokenTypes are the typ headers of access tokens: Entra's "JWT"
+// and RFC 9068's. A token without typ is accepted (many providers send
+// none); one that names another kind of JWT (an ID token, a logout token, a
+// DPoP proof…) is not an access token.
+var accessTokenTypes = []string{"JWT", "at+jwt", "application/at+jwt"}
+
+// verify checks the signature and returns the payload and the key's kid.
+// A key set that cannot be fetched is ErrUnavailable, not an invalid token.
+func (v *validator) verify(ctx context.Context, raw string) ([]byte, string, error) {
 	if err := v.keys.Ready(ctx); err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	if v.verifier == nil {
-		payload, err := v.keys.VerifySignature(ctx, raw)
+		tok, err := v.keys.Verify(ctx, raw)
 		switch {
 		case err == nil:
-			return payload, nil
 		case errors.Is(err, ErrUnavailable):
-			return nil, err
+			return nil, "", err
 		case errors.Is(err, jwks.ErrUnknownKey):
-			return nil, &tokenError{"signed by a key the provider does not publish"}
+			return nil, "", &tokenError{"signed by a key the provider does not publish"}
 		default:
-			return nil, &tokenError{"signature or format: " + shorten(err.Error())}
+			return nil, "", &tokenError{"signature or format: " + shorten(err.Error())}
 		}
+		if typ := tok.Header.Typ; typ != "" && !slices.ContainsFunc(accessTokenTypes, func(t string) bool { return strings.EqualFold(t, typ) }) {
+			return nil, "", &tokenError{"not an access token (typ " + shorten(typ) + ")"}
+		}
+		return tok.Payload, tok.Header.Kid, nil
 	}
+	payload, err := v.verifyIDToken(ctx, raw)
+	return payload, "", err
+}
+
+// verifyIDToken checks an ID token's signature through go-oidc.
+func (v *validator) verifyIDToken(ctx context.Context, raw string) ([]byte, error) {
 	tok, err := v.verifier.Verify(ctx, raw)
 	if err != nil {
 		if errors.Is(err, ErrUnavailable) {
@@ -335,8 +403,22 @@ func (v *validator) check(ctx context.Context, rc *rawClaims, now time.Time) (*C
 	if c.AppID == "" {
 		c.AppID = rc.Appid
 	}
-	if rc.Scp != "" {
-		c.Scopes = strings.Fields(rc.Scp)
+	scp := rc.Scp
+	if scp == "" {
+		scp = rc.Scope
+	}
+	if fields := strings.Fields(scp); len(fields) > 0 {
+		c.Scopes = fields
+	}
+	c.Roles = slices.DeleteFunc(c.Roles, func(r string) bool { return strings.TrimSpace(r) == "" })
+	if len(c.Roles) == 0 {
+		c.Roles = nil
+	}
+	// An access token grants something: scopes (delegated) or roles (app
+	// permissions). One with neither is most likely an ID token issued to
+	// this app (its audience is the client id too): IDW10201.
+	if v.verifier == nil && !v.acl && c.Scopes == nil && c.Roles == nil {
+		return nil, &tokenError{"neither scopes (scp) nor roles: not an access token for this API (IDW10201)"}
 	}
 	return c, nil
 }
@@ -388,20 +470,26 @@ func shorten(s string) string {
 
 // verifiedCache remembers validated access tokens until their exp, keyed by
 // the token itself (an exact map key: no collisions, no hashing cost), in a
-// bounded number of shards cleared when full.
+// bounded number of shards cleared when full. Each entry remembers the key
+// that vouched for it: when the provider removes a key, its entries go.
 type verifiedCache struct {
 	seed   maphash.Seed
 	max    int
 	shards [16]struct {
 		mu sync.RWMutex
-		m  map[string]*Claims
+		m  map[string]verified
 	}
+}
+
+type verified struct {
+	claims *Claims
+	kid    string
 }
 
 func newVerifiedCache(max int) *verifiedCache {
 	c := &verifiedCache{seed: maphash.MakeSeed(), max: max/16 + 1}
 	for i := range c.shards {
-		c.shards[i].m = map[string]*Claims{}
+		c.shards[i].m = map[string]verified{}
 	}
 	return c
 }
@@ -409,20 +497,40 @@ func newVerifiedCache(max int) *verifiedCache {
 func (c *verifiedCache) get(raw string, now time.Time) (*Claims, bool) {
 	sh := &c.shards[maphash.String(c.seed, raw)%16]
 	sh.mu.RLock()
-	cl, ok := sh.m[raw]
+	e, ok := sh.m[raw]
 	sh.mu.RUnlock()
-	if !ok || !now.Before(cl.ExpiresAt) {
+	if !ok || !now.Before(e.claims.ExpiresAt) {
 		return nil, false
 	}
-	return cl, true
+	return e.claims, true
 }
 
-func (c *verifiedCache) put(raw string, cl *Claims) {
+// put caches a token verified by kid, if the set still has kid (has is read
+// under the shard's lock, so an entry is never added after the purge of its
+// key).
+func (c *verifiedCache) put(raw string, cl *Claims, kid string, has func(string) bool) {
 	sh := &c.shards[maphash.String(c.seed, raw)%16]
 	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if !has(kid) {
+		return
+	}
 	if len(sh.m) >= c.max {
 		clear(sh.m)
 	}
-	sh.m[strings.Clone(raw)] = cl
-	sh.mu.Unlock()
+	sh.m[strings.Clone(raw)] = verified{cl, kid}
+}
+
+// purge drops the entries that keys vouched for (removed by the provider).
+// A nil cache holds nothing.
+func (c *verifiedCache) purge(kids []string) {
+	if c == nil {
+		return
+	}
+	for i := range c.shards {
+		sh := &c.shards[i]
+		sh.mu.Lock()
+		maps.DeleteFunc(sh.m, func(_ string, e verified) bool { return slices.Contains(kids, e.kid) })
+		sh.mu.Unlock()
+	}
 }

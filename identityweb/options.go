@@ -88,6 +88,22 @@ type AppOptions struct {
 	// ValidatedTokenCache bounds the cache of validated bearer tokens (kept
 	// until their exp). Default: 10,000; a negative value disables it.
 	ValidatedTokenCache int
+	// AllowWebAPIToBeAuthorizedByACL accepts bearer tokens that carry
+	// neither scopes (scp) nor roles, as Identity Web's option of the same
+	// name: for an API that authorizes callers by its own access control
+	// list (checking oid, azp… in a Policy). Without it such tokens are
+	// refused with 401 (IDW10201): an ID token issued to this app has the
+	// app's client id as audience too, and must not open its API. Tokens
+	// whose typ header names something else than an access token (JWT,
+	// at+jwt) are refused either way. Default: off.
+	AllowWebAPIToBeAuthorizedByACL bool
+	// SigningKeyRefresh is how often the provider's signing keys (JWKS)
+	// are read again, so that a key the provider removed stops validating
+	// tokens, those in the validated-token cache included. Each period is
+	// shortened by a random 0–10 % so instances do not fetch in step. A
+	// token with an unknown kid also refetches the keys, at most once per
+	// 5 minutes. Default: 24 hours.
+	SigningKeyRefresh time.Duration
 
 	// PublicURL returns the app's external base URL for r
 	// ("https://app.contoso.com", no trailing slash), from which the reply

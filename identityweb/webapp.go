@@ -3,7 +3,6 @@ package identityweb
 import (
 	"context"
 	"net/http"
-	"time"
 
 	"github.com/identityweb/go-identityweb/internal/jwks"
 	"github.com/identityweb/go-identityweb/session"
@@ -51,15 +50,20 @@ func New(cfg Config, opts AppOptions) (*App, error) {
 	}
 	opts.Options = acq.opts
 	a := &App{acq: acq, cfg: &acq.cfg, sessions: opts.Sessions, opts: opts}
+	var validated *verifiedCache
+	if opts.ValidatedTokenCache > 0 {
+		validated = newVerifiedCache(opts.ValidatedTokenCache)
+	}
 	ks := jwks.New(func(ctx context.Context) (string, error) {
 		m, err := acq.endpoints.Metadata(ctx)
 		if err != nil {
 			return "", err
 		}
 		return m.JWKS, nil
-	}, acq.http, acq.clock, 5*time.Minute)
-	a.idTokens = newValidator(acq.endpoints, a.cfg, ks, acq.clock, []string{a.cfg.ClientID}, 0, true)
-	a.accessTokens = newValidator(acq.endpoints, a.cfg, ks, acq.clock, a.cfg.Audiences, opts.ValidatedTokenCache, false)
+	}, acq.http, acq.clock, jwks.Options{Every: opts.SigningKeyRefresh, OnRemoved: validated.purge})
+	a.idTokens = newValidator(acq.endpoints, a.cfg, ks, acq.clock, []string{a.cfg.ClientID}, nil, true)
+	a.accessTokens = newValidator(acq.endpoints, a.cfg, ks, acq.clock, a.cfg.Audiences, validated, false)
+	a.accessTokens.acl = opts.AllowWebAPIToBeAuthorizedByACL
 	return a, nil
 }
 
@@ -89,13 +93,15 @@ func AccountFromContext(ctx context.Context) (Account, bool) {
 }
 
 // ClaimsFromContext returns the validated claims RequireBearer (or
-// ValidateToken) put there.
+// ValidateToken) put there. Each call returns a copy of its own (one
+// allocation for the struct, one for its slices): a handler may change it
+// without changing what other requests with the same token see.
 func ClaimsFromContext(ctx context.Context) (*Claims, bool) {
 	b, ok := ctx.Value(ctxBearer).(*bearer)
-	if !ok {
+	if !ok || b.claims == nil {
 		return nil, false
 	}
-	return b.claims, true
+	return b.claims.clone(), true
 }
 
 // ContextWithAccount returns ctx carrying acct as RequireUser would, for
