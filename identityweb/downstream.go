@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -122,10 +123,10 @@ func (t *downstreamTransport) RoundTrip(req *http.Request) (*http.Response, erro
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	resp.Body.Close()
 	if t.api.As == AsUser {
-		return nil, &ChallengeError{Scopes: t.api.Scopes, Claims: claims, Err: ErrInteractionRequired}
+		return nil, &ChallengeError{Scopes: slices.Clone(t.api.Scopes), Claims: claims, Err: ErrInteractionRequired}
 	}
 	if req.Body != nil && req.GetBody == nil {
-		return nil, &ChallengeError{Scopes: t.api.Scopes, Claims: claims, Err: ErrInteractionRequired}
+		return nil, &ChallengeError{Scopes: slices.Clone(t.api.Scopes), Claims: claims, Err: ErrInteractionRequired}
 	}
 	res, err = t.token(req, claims)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -229,4 +230,43 @@ func TestTokenRequestIsNeverRedirected(t *testing.T) {
 	if _, requests := evil.tokens(); requests != 0 {
 		t.Fatalf("the token request (with the client secret) was re-sent %d times to where the redirect pointed", requests)
 	}
+}
+
+// A *ChallengeError handed out the downstream client's own Scopes slice: a
+// handler that changed the error's scopes changed what every later request
+// of the client asked for.
+func TestChallengeErrorDoesNotShareTheClientsScopes(t *testing.T) {
+	e := newEnv(t, iwt.Options{})
+	app, err := identityweb.New(identityweb.Config{Instance: e.idp.URL + "/", TenantID: tenant,
+		ClientID: iwt.DaemonClientID, ClientSecret: iwt.DaemonSecret},
+		identityweb.AppOptions{Options: identityweb.Options{HTTPClient: e.idp.Client(), Clock: e.clk, Logger: quiet()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost { // always a claims challenge
+			w.Header().Set("WWW-Authenticate", `Bearer error="insufficient_claims", claims="eyJhY2Nlc3NfdG9rZW4iOnt9fQ=="`)
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		fmt.Fprint(w, "ok")
+	}))
+	t.Cleanup(api.Close)
+	c, err := app.DownstreamClient(identityweb.DownstreamAPI{BaseURL: api.URL, Scopes: []string{apiDefault}, As: identityweb.AsApp})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A body that cannot be sent twice: the challenge comes back as an error.
+	req, _ := http.NewRequest(http.MethodPost, api.URL+"/x", io.NopCloser(strings.NewReader("{}")))
+	_, err = c.Do(req)
+	var ce *identityweb.ChallengeError
+	if !errors.As(err, &ce) || len(ce.Scopes) != 1 {
+		t.Fatalf("err = %v, want a *ChallengeError", err)
+	}
+	ce.Scopes[0] = "api://someone-else/.default"
+	resp, err := c.Get(api.URL + "/x")
+	if err != nil {
+		t.Fatalf("the client's next request, after a handler changed a ChallengeError's scopes: %v", err)
+	}
+	resp.Body.Close()
 }
