@@ -82,6 +82,17 @@ type AppOptions struct {
 	// manager New creates, for http://localhost in development. It never
 	// changes a manager given in Sessions. Default: Secure.
 	InsecureAllowHTTPCookies bool
+	// SignInKeys seal the short-lived cookie (15 minutes, HttpOnly,
+	// SameSite=Lax, Secure on https) that carries a sign-in in progress —
+	// PKCE verifier, nonce, return path — from the redirect to the provider
+	// to the callback, so that no server-side state is created for a
+	// visitor who is not signed in yet. The first key seals, every key
+	// opens (rotate by putting a new key first). Several instances behind a
+	// load balancer need the same keys (e.g. cachestore.ParseKeyRing of a
+	// secret): a sign-in started on one instance then completes on any.
+	// Default: a random key of this App, which is enough for one instance
+	// only (or sticky sessions).
+	SignInKeys *cachestore.KeyRing
 	// SignedOutRedirect is the local path the browser lands on after
 	// sign-out. Default: "/".
 	SignedOutRedirect string

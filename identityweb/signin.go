@@ -8,24 +8,10 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"time"
 
 	"github.com/identityweb/go-identityweb/internal/telemetry"
 	"github.com/identityweb/go-identityweb/session"
 )
-
-// pendingSignIn is a sign-in request in progress, kept in the session.
-type pendingSignIn struct {
-	Verifier string    `json:"v"`
-	Nonce    string    `json:"n"`
-	Return   string    `json:"r"`
-	Scopes   []string  `json:"s,omitempty"`
-	Claims   string    `json:"c,omitempty"`
-	Created  time.Time `json:"t"`
-}
-
-// pendingLifetime bounds how long a sign-in may take.
-const pendingLifetime = 15 * time.Minute
 
 func wantsJSON(r *http.Request) bool {
 	if r.Header.Get("X-Requested-With") == "XMLHttpRequest" {
@@ -49,18 +35,18 @@ func (a *App) startSignIn(w http.ResponseWriter, r *http.Request, ret string, sc
 		a.fail(w, r, http.StatusServiceUnavailable, "Sign-in is unavailable right now. Try again in a moment.")
 		return
 	}
-	if !isLocalPath(ret) {
+	if !isLocalPath(ret) || len(ret) > maxReturnURL {
 		ret = "/"
+	}
+	if !a.sessions.Loaded(ctx) { // the sign-in could complete but not be kept
+		a.acq.logger.LogAttrs(ctx, telemetry.LevelWarn, "identityweb: cannot start sign-in", telemetry.Err(session.ErrNoSession))
+		a.fail(w, r, http.StatusInternalServerError, "Sign-in is not set up correctly on this site.")
+		return
 	}
 	p := pendingSignIn{Verifier: session.RandomToken() + session.RandomToken()[:11], Nonce: session.RandomToken(),
 		Return: ret, Scopes: scopes, Claims: claims, Created: a.acq.clock.Now()}
 	state := session.RandomToken()
-	b, _ := json.Marshal(p)
-	if err := a.sessions.PutPending(ctx, state, b); err != nil {
-		a.acq.logger.LogAttrs(ctx, telemetry.LevelWarn, "identityweb: cannot start sign-in", telemetry.Err(err))
-		a.fail(w, r, http.StatusInternalServerError, "Sign-in is not set up correctly on this site.")
-		return
-	}
+	a.putPending(w, r, state, &p)
 	q := url.Values{}
 	if a.opts.OnRedirectToProvider != nil {
 		a.opts.OnRedirectToProvider(r, q)
@@ -174,7 +160,7 @@ func (a *App) callback(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "Method not allowed.", http.StatusMethodNotAllowed)
 		return
 	}
-	ret, err := a.completeSignIn(r)
+	ret, err := a.completeSignIn(w, r)
 	if err != nil {
 		var se *signInError
 		if !errors.As(err, &se) {
@@ -191,12 +177,11 @@ func (a *App) callback(w http.ResponseWriter, r *http.Request) {
 
 // completeSignIn checks the answer, redeems the code, validates the ID
 // token and signs the session in. It returns where to go next.
-func (a *App) completeSignIn(r *http.Request) (string, error) {
+func (a *App) completeSignIn(w http.ResponseWriter, r *http.Request) (string, error) {
 	ctx := r.Context()
 	q := r.URL.Query()
-	raw, ok := a.sessions.TakePending(ctx, q.Get("state"))
-	var p pendingSignIn
-	if !ok || json.Unmarshal(raw, &p) != nil || a.acq.clock.Now().Sub(p.Created) > pendingLifetime {
+	p, ok := a.takePending(w, r, q.Get("state"))
+	if !ok {
 		return "", &signInError{status: http.StatusBadRequest, msg: "This sign-in link has expired or was already used. Sign in again."}
 	}
 	if e := q.Get("error"); e != "" {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 
+	"github.com/identityweb/go-identityweb/cachestore"
 	"github.com/identityweb/go-identityweb/internal/jwks"
 	"github.com/identityweb/go-identityweb/session"
 )
@@ -18,6 +19,7 @@ type App struct {
 	sessions     session.Manager
 	idTokens     *validator
 	accessTokens *validator
+	signInKeys   *cachestore.KeyRing // seal pending sign-ins
 	opts         AppOptions
 }
 
@@ -49,7 +51,7 @@ func New(cfg Config, opts AppOptions) (*App, error) {
 		return nil, err
 	}
 	opts.Options = acq.opts
-	a := &App{acq: acq, cfg: &acq.cfg, sessions: opts.Sessions, opts: opts}
+	a := &App{acq: acq, cfg: &acq.cfg, sessions: opts.Sessions, signInKeys: signInKeys(&opts), opts: opts}
 	var validated *verifiedCache
 	if opts.ValidatedTokenCache > 0 {
 		validated = newVerifiedCache(opts.ValidatedTokenCache)

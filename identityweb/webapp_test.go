@@ -228,7 +228,11 @@ func webAppFlow(t *testing.T, s *site, browsers ...*http.Client) {
 }
 
 func TestSessionRenewedAtSignInAndCookieFlags(t *testing.T) {
-	s := newSite(t)
+	sessions, err := session.NewSCS(nil, session.SCSOptions{InsecureAllowHTTPCookies: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := newSite(t, func(o *identityweb.AppOptions) { o.Sessions = sessions })
 	b := s.browser()
 	noRedirect := *b
 	noRedirect.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
@@ -237,26 +241,41 @@ func TestSessionRenewedAtSignInAndCookieFlags(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	anon := sessionCookie(b, s.srv.URL)
-	var setCookie string
+	// Starting a sign-in creates no session: the sign-in in progress
+	// travels in its own short-lived cookie.
+	var pending string
 	for _, c := range resp.Header.Values("Set-Cookie") {
 		if strings.HasPrefix(c, "idw_session=") {
-			setCookie = c
+			t.Fatalf("an anonymous visitor got a session: %q", c)
+		}
+		if strings.HasPrefix(c, "idw_signin_") {
+			pending = c
 		}
 	}
-	if anon == "" || !strings.Contains(setCookie, "HttpOnly") || !strings.Contains(setCookie, "SameSite=Lax") {
-		t.Fatalf("anonymous session cookie: %q", setCookie)
+	for _, attr := range []string{"HttpOnly", "SameSite=Lax", "Max-Age=900", "Path=/"} {
+		if !strings.Contains(pending, attr) {
+			t.Fatalf("sign-in cookie %q lacks %s", pending, attr)
+		}
 	}
+	// The app keeps data of its own for an anonymous visitor: that session
+	// gets a new id at sign-in (fixation).
+	w := httptest.NewRecorder()
+	sessions.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sessions.Manager().Put(r.Context(), "cart", "3 items")
+	})).ServeHTTP(w, httptest.NewRequest("GET", "/", nil))
+	u, _ := url.Parse(s.srv.URL)
+	b.Jar.SetCookies(u, w.Result().Cookies())
+	anon := sessionCookie(b, s.srv.URL)
 	s.get(b, "/me")
-	if after := sessionCookie(b, s.srv.URL); after == "" || after == anon {
+	if after := sessionCookie(b, s.srv.URL); anon == "" || after == "" || after == anon {
 		t.Fatal("the session id was not renewed at sign-in")
 	}
-	// Secure by default (only this test's app allows http cookies).
+	// Secure on https (only this test's app allows http cookies).
 	app, _ := identityweb.New(identityweb.Config{Instance: s.idp.URL + "/", TenantID: tenant, ClientID: iwt.WebAppClientID, ClientSecret: iwt.WebAppSecret},
 		identityweb.AppOptions{Options: identityweb.Options{HTTPClient: s.idp.Client()}})
 	rec := httptest.NewRecorder()
 	app.Handler(app.RequireUser(http.NotFoundHandler())).ServeHTTP(rec, httptest.NewRequest("GET", "https://app.example/me", nil))
-	if c := rec.Header().Get("Set-Cookie"); !strings.Contains(c, "Secure") || !strings.Contains(c, "HttpOnly") {
+	if c := rec.Header().Get("Set-Cookie"); !strings.HasPrefix(c, "idw_signin_") || !strings.Contains(c, "Secure") || !strings.Contains(c, "HttpOnly") {
 		t.Fatalf("default cookie = %q", c)
 	}
 }
