@@ -299,16 +299,22 @@ func TestColdMissUnderConcurrency(t *testing.T) {
 	ctx := context.Background()
 	idp := iwt.NewServer(t, iwt.Options{})
 	idp.SetLatency(20e6) // 20 ms: callers overlap as in production
+	// No client timeout: on a starved CI machine a 30 s timeout would make
+	// the one request time out and be retried (correctly), counting two.
+	patient := *idp.Client()
+	patient.Timeout = 0
 	acq, _ := identityweb.NewTokenAcquirer(identityweb.Config{Instance: idp.URL + "/", TenantID: iwt.DefaultTenantID,
-		ClientID: iwt.DaemonClientID, ClientSecret: iwt.DaemonSecret}, identityweb.Options{HTTPClient: idp.Client()})
+		ClientID: iwt.DaemonClientID, ClientSecret: iwt.DaemonSecret}, identityweb.Options{HTTPClient: &patient})
 	run(func() error { _, err := acq.ForApp(ctx, apiScope); return err })
 	ours := idp.TokenRequests()
 
 	idp2 := iwt.NewServer(t, iwt.Options{})
 	idp2.SetLatency(20e6)
 	cred, _ := confidential.NewCredFromSecret(iwt.DaemonSecret)
+	patient2 := *idp2.Client()
+	patient2.Timeout = 0
 	app, _ := confidential.New(idp2.Authority(iwt.DefaultTenantID), iwt.DaemonClientID, cred,
-		confidential.WithHTTPClient(idp2.Client()), confidential.WithInstanceDiscovery(false))
+		confidential.WithHTTPClient(&patient2), confidential.WithInstanceDiscovery(false))
 	run(func() error { _, err := app.AcquireTokenByCredential(ctx, []string{apiScope}); return err })
 	msal := idp2.TokenRequests()
 	t.Logf("%d concurrent callers, one missing token: identityweb %d request(s), MSAL Go %d", n, ours, msal)

@@ -40,3 +40,16 @@ func TestTieredOverMemoryContract(t *testing.T) {
 		Advance: clk.Advance,
 	})
 }
+
+func TestTieredAsyncOverMemoryContract(t *testing.T) {
+	clk := iwt.NewClock(time.Unix(1_700_000_000, 0))
+	storetest.Run(t, storetest.Harness{
+		New: func(t *testing.T) cachestore.Store {
+			tr := cachestore.NewTiered(cachestore.NewMemory(cachestore.MemoryOptions{Clock: clk}),
+				cachestore.NewMemory(cachestore.MemoryOptions{Clock: clk}), cachestore.TieredOptions{Clock: clk, AsyncWrites: true})
+			t.Cleanup(func() { tr.Close() })
+			return tr
+		},
+		Advance: clk.Advance,
+	})
+}

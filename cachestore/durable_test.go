@@ -338,3 +338,63 @@ func TestTieredCloseReportsUnappliedDeletes(t *testing.T) {
 		t.Fatalf("Close left %q", got)
 	}
 }
+
+// resubBus is a bus whose subscription loss and return the test triggers.
+type resubBus struct {
+	*gated
+	mu    sync.Mutex
+	resub []func()
+}
+
+func (b *resubBus) Publish(context.Context, []byte) error { return nil }
+
+func (b *resubBus) Subscribe(ctx context.Context, _ func([]byte), onResubscribe func()) error {
+	b.mu.Lock()
+	b.resub = append(b.resub, onResubscribe)
+	b.mu.Unlock()
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+func (b *resubBus) resubscribed() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, f := range b.resub {
+		f()
+	}
+}
+
+// After a lost subscription, L1 entries are checked against L2 at their
+// next read instead of being thrown away: what changed or went in L2
+// meanwhile is seen, and what L2 cannot confirm while down is still served.
+func TestTieredRevalidatesL1AfterResubscribe(t *testing.T) {
+	ctx := context.Background()
+	l2 := &resubBus{gated: newGated(nil)}
+	tr := cachestore.NewTiered(cachestore.NewMemory(cachestore.MemoryOptions{}), l2, cachestore.TieredOptions{Logger: discard()})
+	defer tr.Close()
+	waitUntil(t, "the subscription", func() bool { l2.mu.Lock(); defer l2.mu.Unlock(); return len(l2.resub) == 1 })
+	for _, k := range []string{"changed", "deleted", "kept"} {
+		tr.Set(ctx, k, []byte("v1"), time.Hour)
+	}
+	// Another instance changed and deleted keys while our subscription
+	// was down: their messages never reached us.
+	l2.Memory.Set(ctx, "changed", []byte("v2"), time.Hour)
+	l2.Memory.Delete(ctx, "deleted")
+	if v, _, _ := tr.Get(ctx, "changed"); string(v) != "v1" {
+		t.Fatalf("before the resubscription: %q", v)
+	}
+	l2.resubscribed()
+	if v, lvl, ok, _ := tr.GetLevel(ctx, "changed"); !ok || string(v) != "v2" || lvl != cachestore.LevelL2 {
+		t.Fatalf("changed key after resubscription = %q %v %v, want v2 from L2", v, lvl, ok)
+	}
+	if _, lvl, _, _ := tr.GetLevel(ctx, "changed"); lvl != cachestore.LevelL1 {
+		t.Fatal("a revalidated entry was not served from L1 again")
+	}
+	if v, ok, _ := tr.Get(ctx, "deleted"); ok {
+		t.Fatalf("deleted key served after resubscription: %q", v)
+	}
+	l2.down.Store(true) // L2 cannot answer: the L1 copy is served
+	if v, ok, _ := tr.Get(ctx, "kept"); !ok || string(v) != "v1" {
+		t.Fatalf("kept key with L2 down = %q %v", v, ok)
+	}
+}

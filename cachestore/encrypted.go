@@ -78,10 +78,28 @@ func (e *Encrypted) Set(ctx context.Context, key string, value []byte, ttl time.
 	if ttl <= 0 {
 		ttl = 24 * time.Hour
 	}
+	return e.inner.Set(ctx, HashKey(key), e.seal(key, value, ttl), ttl)
+}
+
+// seal encrypts value with its expiry, bound to key.
+func (e *Encrypted) seal(key string, value []byte, ttl time.Duration) []byte {
 	pt := make([]byte, 8+len(value))
 	binary.LittleEndian.PutUint64(pt, uint64(e.clock.Now().Add(ttl).UnixNano()))
 	copy(pt[8:], value)
-	return e.inner.Set(ctx, HashKey(key), e.ring.Seal(pt, []byte(key)), ttl)
+	return e.ring.Seal(pt, []byte(key))
+}
+
+// Add seals value and adds it under the hashed key when the inner store
+// can add (an error otherwise).
+func (e *Encrypted) Add(ctx context.Context, key string, value []byte, ttl time.Duration) (bool, error) {
+	a, ok := e.inner.(Adder)
+	if !ok {
+		return false, errNoAdder
+	}
+	if ttl <= 0 {
+		ttl = 24 * time.Hour
+	}
+	return a.Add(ctx, HashKey(key), e.seal(key, value, ttl), ttl)
 }
 
 // Delete removes key.

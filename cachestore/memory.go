@@ -40,6 +40,7 @@ type Memory struct {
 	ttl      time.Duration
 	maxShard int64
 	seed     maphash.Seed
+	sets     atomic.Uint64 // Set calls so far: orders entries by age
 	shards   [memoryShards]memShard
 }
 
@@ -54,8 +55,9 @@ type memShard struct {
 type memEntry struct {
 	key     string
 	value   []byte
-	expires int64 // unix nanoseconds
-	slot    int
+	expires int64  // unix nanoseconds
+	born    uint64 // Memory.sets when it was stored (Tiered revalidation)
+	slot    int32  // with ref, one word: the entry stays 64 bytes
 	ref     atomic.Bool
 }
 
@@ -129,31 +131,63 @@ func (m *Memory) lookupTTL(key string) ([]byte, time.Duration, bool) {
 	return e.value, time.Duration(e.expires - now), true
 }
 
+// lookupBorn is Lookup that also returns when the entry was stored, on the
+// scale of m.sets.
+func (m *Memory) lookupBorn(key string) ([]byte, uint64, bool) {
+	now := m.clock.Now().UnixNano()
+	s := m.shard(key)
+	s.mu.RLock()
+	e := s.items[key]
+	s.mu.RUnlock()
+	if e == nil || now >= e.expires {
+		return nil, 0, false
+	}
+	if !e.ref.Load() {
+		e.ref.Store(true)
+	}
+	return e.value, e.born, true
+}
+
 // Set stores value under key for ttl.
 func (m *Memory) Set(_ context.Context, key string, value []byte, ttl time.Duration) error {
+	m.put(key, value, ttl, false)
+	return nil
+}
+
+// Add stores value under key for ttl unless a live value is there.
+func (m *Memory) Add(_ context.Context, key string, value []byte, ttl time.Duration) (bool, error) {
+	return m.put(key, value, ttl, true), nil
+}
+
+// put stores value under key; with ifAbsent only when no live value is
+// there (checked under the shard's lock). It reports whether it stored.
+func (m *Memory) put(key string, value []byte, ttl time.Duration, ifAbsent bool) bool {
 	if ttl <= 0 {
 		ttl = m.ttl
 	}
 	now := m.clock.Now().UnixNano()
-	e := &memEntry{key: key, value: value, expires: now + int64(ttl)}
+	e := &memEntry{key: key, value: value, expires: now + int64(ttl), born: m.sets.Add(1)}
 	size := entrySize(e)
 	s := m.shard(key)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if old := s.items[key]; old != nil {
+		if ifAbsent && now < old.expires {
+			return false
+		}
 		s.remove(old)
 	}
 	if size > m.maxShard {
-		return nil // larger than a shard's budget: not cached
+		return true // larger than a shard's budget: not cached
 	}
 	for s.bytes+size > m.maxShard {
 		s.evictOne(now)
 	}
 	s.items[key] = e
 	s.bytes += size
-	e.slot = len(s.ring)
+	e.slot = int32(len(s.ring))
 	s.ring = append(s.ring, e)
-	return nil
+	return true
 }
 
 // Delete removes key.

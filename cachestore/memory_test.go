@@ -146,3 +146,16 @@ func BenchmarkMemoryGet(b *testing.B) {
 		})
 	}
 }
+
+// An added key can be added again once it expired.
+func TestMemoryAddAfterExpiry(t *testing.T) {
+	clk := iwt.NewClock(time.Unix(1_700_000_000, 0))
+	m := cachestore.NewMemory(cachestore.MemoryOptions{Clock: clk})
+	if ok, _ := m.Add(t.Context(), "k", []byte("1"), time.Second); !ok {
+		t.Fatal("first Add")
+	}
+	clk.Advance(2 * time.Second)
+	if ok, _ := m.Add(t.Context(), "k", []byte("2"), time.Second); !ok {
+		t.Fatal("Add after expiry refused")
+	}
+}

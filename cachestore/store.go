@@ -75,6 +75,15 @@ type FreshGetter interface {
 	GetFresh(ctx context.Context, key string) ([]byte, bool, error)
 }
 
+// Adder is implemented by stores that can store a value only when its key
+// is absent, atomically for every instance sharing the store (Redis SET
+// NX): replay stores (DPoP proofs, logout tokens) use it so a value seen by
+// one instance is refused by all. added is false when the key was there.
+// Every key added expires after ttl.
+type Adder interface {
+	Add(ctx context.Context, key string, value []byte, ttl time.Duration) (added bool, err error)
+}
+
 // Locker is implemented by stores that can lock across instances (Redis).
 // Lock waits for the named lock until ctx ends (then it returns ctx's
 // error); the lease lasts ttl and is renewed while held, so a crashed holder

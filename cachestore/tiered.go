@@ -17,6 +17,7 @@ import (
 
 var (
 	errNoLocker      = errors.New("cachestore: the store cannot lock")
+	errNoAdder       = errors.New("cachestore: the store cannot add atomically")
 	errNoInvalidator = errors.New("cachestore: the store carries no invalidations")
 	// ErrL2Unavailable is returned by Lock while the L2 circuit is open, and
 	// given to OnL2Failure for a delete or write deferred because of it.
@@ -86,9 +87,10 @@ type TieredOptions struct {
 // Coherence across instances: every Set and Delete publishes the key
 // (sealed when L2 is Encrypted) and other instances drop it from their L1,
 // within the pub/sub delivery time — milliseconds on a healthy Redis. When
-// the subscription is lost and restored, messages may have been missed, so
-// the whole L1 is cleared. While Redis is unreachable an instance serves
-// what its own L1 holds: availability first, as intended.
+// the subscription is lost and restored (a restart, a failover, a stall),
+// messages may have been missed, so every entry L1 held then is checked
+// against L2 at its next read. While Redis is unreachable an instance
+// serves what its own L1 holds: availability first, as intended.
 type Tiered struct {
 	l1       *Memory
 	l2       Store
@@ -104,8 +106,9 @@ type Tiered struct {
 	close    sync.Once
 	closeErr error
 
-	seed    maphash.Seed
-	stripes [64]stripe
+	seed      maphash.Seed
+	stripes   [64]stripe
+	staleUpTo atomic.Uint64 // L1 entries born up to here are checked against L2
 
 	pmu      sync.Mutex
 	pending  map[string]*pendingOp
@@ -184,7 +187,7 @@ func NewTiered(l1 *Memory, l2 Store, opts TieredOptions) *Tiered {
 		t.wg.Add(1)
 		go func() {
 			defer t.wg.Done()
-			inv.Subscribe(ctx, t.onInvalidation, t.clearL1)
+			inv.Subscribe(ctx, t.onInvalidation, t.revalidateL1)
 		}()
 	}
 	return t
@@ -302,8 +305,20 @@ func (t *Tiered) Get(ctx context.Context, key string) ([]byte, bool, error) {
 
 // GetLevel is Get that also says which level answered.
 func (t *Tiered) GetLevel(ctx context.Context, key string) ([]byte, Level, bool, error) {
-	if v, ok := t.l1.Lookup(key); ok {
-		return v, LevelL1, true, nil
+	if v, born, ok := t.l1.lookupBorn(key); ok {
+		if born > t.staleUpTo.Load() {
+			return v, LevelL1, true, nil
+		}
+		// Stored before a window in which invalidations may have been
+		// missed: L2 decides, if it can answer.
+		nv, found, reached := t.readL2(ctx, key, true)
+		switch {
+		case !reached:
+			return v, LevelL1, true, nil // availability first
+		case found:
+			return nv, LevelL2, true, nil
+		}
+		return nil, 0, false, nil
 	}
 	v, found, _ := t.readL2(ctx, key, false)
 	if !found {
@@ -515,17 +530,12 @@ func (t *Tiered) onInvalidation(msg []byte) {
 	st.mu.Unlock()
 }
 
-// clearL1 empties L1 after the subscription was lost and restored
-// (invalidations may have been missed meanwhile).
-func (t *Tiered) clearL1() {
-	for i := range t.stripes {
-		t.stripes[i].mu.Lock()
-		t.stripes[i].seq.Add(1)
-	}
-	t.l1.Clear()
-	for i := range t.stripes {
-		t.stripes[i].mu.Unlock()
-	}
+// revalidateL1 runs after the subscription was lost and restored:
+// invalidations may have been missed meanwhile, so every entry L1 holds now
+// is checked against L2 at its next read (and served from L1 only when L2
+// cannot answer). Pending writes keep their L1 value.
+func (t *Tiered) revalidateL1() {
+	t.staleUpTo.Store(t.l1.sets.Load())
 }
 
 func (t *Tiered) stripe(key string) *stripe {
@@ -769,6 +779,35 @@ func (t *Tiered) flush(ctx context.Context, closing bool) flushResult {
 			slog.Int("applied", applied), slog.Int("still_pending", int(t.nPending.Load())))
 	}
 	return flushed
+}
+
+// --- replay ---
+
+// Add adds key in L2 when L2 can add and is reachable, so every instance
+// sees it; while L2 is unavailable (or cannot add) it adds in L1 only: the
+// key is then refused on this instance and, after L2 returns, not known to
+// the others (availability first; say so where it matters). L1 keeps a
+// copy either way, so a replay to this instance is refused without a round
+// trip.
+func (t *Tiered) Add(ctx context.Context, key string, value []byte, ttl time.Duration) (bool, error) {
+	if ok, _ := t.l1.Add(ctx, key, value, ttl); !ok {
+		return false, nil
+	}
+	a, isAdder := t.l2.(Adder)
+	if !isAdder {
+		return true, nil
+	}
+	if till := t.openTill.Load(); till != 0 && t.opts.Clock.Now().UnixNano() < till {
+		return true, nil
+	}
+	lctx, cancel := t.l2ctx(ctx)
+	defer cancel()
+	added, err := a.Add(lctx, key, value, ttl)
+	if err != nil {
+		t.fail(ctx, "add", err, true)
+		return true, nil
+	}
+	return added, nil
 }
 
 // --- locks ---

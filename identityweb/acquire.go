@@ -3,6 +3,8 @@ package identityweb
 import (
 	"context"
 	"errors"
+	"net/url"
+	"slices"
 	"strings"
 	"time"
 	"unsafe"
@@ -14,19 +16,24 @@ import (
 )
 
 // request is one acquisition, built once by the public method.
+// The scopes travel beside it, not in it: escape analysis is not
+// field-sensitive, and the request's strings reach the miss path, which
+// would move every caller's scope array to the heap (an allocation per hit).
 type request struct {
 	kind      cachekey.Kind
-	scopes    []string // normalized; not retained on the hit path
-	partition string   // digest of the session key or incoming token
-	assertion string   // the incoming token (OBO, starting a long-running session)
+	partition string // digest of the session key or incoming token
+	assertion string // the incoming token (OBO, starting a long-running session)
 	opts      callOptions
 }
 
 // acquire serves a token from the cache or, on a miss, from the provider.
 // A hit in the in-memory L1 allocates nothing (the access token shares the
 // cached bytes; see lookup).
-func (a *TokenAcquirer) acquire(ctx context.Context, r request) (Result, error) {
+func (a *TokenAcquirer) acquire(ctx context.Context, scopes []string, r request) (Result, error) {
 	start := a.clock.Now()
+	if r.opts.err != nil {
+		return Result{}, r.opts.err
+	}
 	tenant, err := a.tenant(&r.opts)
 	if err != nil {
 		return Result{}, err
@@ -34,7 +41,19 @@ func (a *TokenAcquirer) acquire(ctx context.Context, r request) (Result, error) 
 	// The key is built on the stack; it becomes a string only off the
 	// in-memory hit path.
 	var buf [512]byte
-	kb := a.keys.AppendToken(buf[:0], r.kind, tenant, r.scopes, r.partition)
+	kb := a.keys.AppendToken(buf[:0], r.kind, tenant, scopes, r.partition)
+	if r.opts.params != nil { // the resource and parameters change the answer
+		kb = append(append(kb, '|'), r.opts.params.Encode()...)
+	}
+	var pop *dpopState
+	if a.opts.DPoP != "" {
+		if pop, err = a.dpopFor(ctx); err != nil {
+			return Result{}, err
+		}
+		if pop != nil { // a token bound to another key must never be served
+			kb = append(append(kb, "|dpop="...), pop.signer.JKT()...)
+		}
+	}
 	var fb fallback
 	var inCache time.Duration
 	reason := RefreshNoCachedToken
@@ -54,13 +73,15 @@ func (a *TokenAcquirer) acquire(ctx context.Context, r request) (Result, error) 
 		if ok {
 			if now.Unix() < e.ExpiresOn-int64(a.opts.ExpiryBuffer/time.Second) {
 				if e.RefreshOn != 0 && now.Unix() >= e.RefreshOn {
-					a.refreshInBackground(a.slow(&r, tenant), string(kb))
+					s := a.slow(&r, tenant, scopes)
+					s.dpop = pop
+					a.refreshInBackground(s, string(kb))
 				}
 				res := resultFrom(&e)
 				res.Metadata = Metadata{Source: SourceCache, CacheLevel: level, DurationInCache: inCache, DurationTotal: inCache}
 				a.metrics.Acquired(ctx, r.kind, uint8(SourceCache), uint8(level), res.Metadata.DurationTotal)
 				if a.opts.OnToken != nil {
-					a.opts.OnToken(ctx, TokenEvent{Kind: r.kind.String(), Scopes: r.scopes, Metadata: res.Metadata})
+					a.opts.OnToken(ctx, TokenEvent{Kind: r.kind.String(), Scopes: slices.Clone(scopes), Metadata: res.Metadata})
 				}
 				return res, nil
 			}
@@ -71,10 +92,11 @@ func (a *TokenAcquirer) acquire(ctx context.Context, r request) (Result, error) 
 			inCache = a.clock.Now().Sub(start)
 		}
 	}
-	s := a.slow(&r, tenant)
+	s := a.slow(&r, tenant, scopes)
+	s.dpop = pop
 	res, err := a.miss(ctx, s, string(kb), fb, reason, start, inCache)
 	if a.opts.OnToken != nil {
-		a.opts.OnToken(ctx, TokenEvent{Kind: r.kind.String(), Scopes: r.scopes, Metadata: res.Metadata, Err: err})
+		a.opts.OnToken(ctx, TokenEvent{Kind: r.kind.String(), Scopes: slices.Clone(scopes), Metadata: res.Metadata, Err: err})
 	}
 	return res, err
 }
@@ -110,11 +132,24 @@ type slowReq struct {
 	assertion string
 	force     bool // skip the cache re-check inside the flight
 	claims    string
+	params    url.Values // resource and other token parameters (read only)
+	dpop      *dpopState // token requests carry a DPoP proof
 }
 
-func (a *TokenAcquirer) slow(r *request, tenant string) slowReq {
-	return slowReq{kind: r.kind, tenant: tenant, scopes: strings.Join(r.scopes, " "), partition: r.partition,
-		assertion: r.assertion, force: r.opts.force || r.opts.claims != "", claims: r.opts.claims}
+// form completes a grant's form with what every grant carries.
+func (s *slowReq) form(f url.Values) url.Values {
+	if s.claims != "" {
+		f.Set("claims", s.claims)
+	}
+	for k, v := range s.params {
+		f[k] = v
+	}
+	return f
+}
+
+func (a *TokenAcquirer) slow(r *request, tenant string, scopes []string) slowReq {
+	return slowReq{kind: r.kind, tenant: tenant, scopes: strings.Join(scopes, " "), partition: r.partition,
+		assertion: r.assertion, force: r.opts.force || r.opts.claims != "", claims: r.opts.claims, params: r.opts.params}
 }
 
 // lookup reads and decodes the token entry under key. It returns the time

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"golang.org/x/sync/singleflight"
 
@@ -54,6 +55,8 @@ type TokenAcquirer struct {
 	sessions  *cachekey.DigestMemo
 	bg        background
 	throttle  throttleState
+	dpop      atomic.Pointer[dpopState]
+	dpopMu    sync.Mutex
 	lockSeed  maphash.Seed
 	locks     [256]sync.Mutex // per-partition refresh serialization (striped)
 }
@@ -67,6 +70,11 @@ func NewTokenAcquirer(cfg Config, opts Options) (*TokenAcquirer, error) {
 		return nil, err
 	}
 	opts.fill()
+	switch opts.DPoP {
+	case "", "off", "auto", "required":
+	default:
+		return nil, &configError{"DPoP", `must be "off", "auto" or "required"`}
+	}
 	cred := opts.Credential
 	if cred == nil {
 		var err error
@@ -108,7 +116,7 @@ func (a *TokenAcquirer) ForApp(ctx context.Context, scope string, opts ...CallOp
 		return Result{}, misuse("ForApp needs the resource's \".default\" scope")
 	}
 	scopes := [1]string{scope}
-	return a.acquire(ctx, request{kind: cachekey.App, scopes: scopes[:], opts: o})
+	return a.acquire(ctx, scopes[:], request{kind: cachekey.App, opts: o})
 }
 
 // OnBehalfOf exchanges the incoming access token of an API's caller for a
@@ -123,7 +131,7 @@ func (a *TokenAcquirer) OnBehalfOf(ctx context.Context, assertion string, scopes
 	case assertion == "":
 		return Result{}, misuse("OnBehalfOf needs the incoming access token")
 	}
-	return a.acquire(ctx, request{kind: cachekey.OBO, scopes: scopes, partition: a.obo.Get(assertion), assertion: assertion, opts: collect(opts)})
+	return a.acquire(ctx, scopes, request{kind: cachekey.OBO, partition: a.obo.Get(assertion), assertion: assertion, opts: collect(opts)})
 }
 
 // StartLongRunning begins a long-running on-behalf-of session (Identity
@@ -141,7 +149,7 @@ func (a *TokenAcquirer) StartLongRunning(ctx context.Context, assertion string, 
 		return "", Result{}, misuse("StartLongRunning needs the incoming access token")
 	}
 	key := session.RandomToken()
-	res, err := a.acquire(ctx, request{kind: cachekey.LongRunning, scopes: scopes, partition: a.sessions.Get(key), assertion: assertion, opts: collect(opts)})
+	res, err := a.acquire(ctx, scopes, request{kind: cachekey.LongRunning, partition: a.sessions.Get(key), assertion: assertion, opts: collect(opts)})
 	if err != nil {
 		return "", Result{}, err
 	}
@@ -159,7 +167,7 @@ func (a *TokenAcquirer) ContinueLongRunning(ctx context.Context, key string, sco
 	case len(scopes) == 0:
 		return Result{}, misuse("ContinueLongRunning needs at least one scope of the downstream API")
 	}
-	return a.acquire(ctx, request{kind: cachekey.LongRunning, scopes: scopes, partition: a.sessions.Get(key), opts: collect(opts)})
+	return a.acquire(ctx, scopes, request{kind: cachekey.LongRunning, partition: a.sessions.Get(key), opts: collect(opts)})
 }
 
 // EndLongRunning removes the long-running session's tokens from the cache.
@@ -235,5 +243,5 @@ func (s UserSession) ForUser(ctx context.Context, scopes []string, opts ...CallO
 	if len(scopes) == 0 {
 		return Result{}, misuse("ForUser needs at least one scope of the downstream API")
 	}
-	return s.a.acquire(ctx, request{kind: cachekey.User, scopes: scopes, partition: s.partition, opts: collect(opts)})
+	return s.a.acquire(ctx, scopes, request{kind: cachekey.User, partition: s.partition, opts: collect(opts)})
 }

@@ -1,6 +1,7 @@
 package identityweb
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"github.com/identityweb/go-identityweb/internal/discovery"
+	"github.com/identityweb/go-identityweb/internal/dpop"
 	"github.com/identityweb/go-identityweb/internal/jwks"
 	"github.com/identityweb/go-identityweb/internal/telemetry"
 )
@@ -80,18 +82,27 @@ func RequireScopesOrRoles(scopes, roles []string) Policy {
 func (a *App) RequireBearer(policies ...Policy) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			raw, status := bearerToken(r)
-			switch status {
-			case http.StatusBadRequest:
-				w.Header().Set("WWW-Authenticate", `Bearer realm="identityweb", error="invalid_request"`)
-				writeAPIError(w, http.StatusBadRequest, "invalid_request", "Send one Authorization header with one bearer token.")
-				return
-			case http.StatusUnauthorized:
-				w.Header().Set("WWW-Authenticate", `Bearer realm="identityweb"`)
-				writeAPIError(w, http.StatusUnauthorized, "invalid_request", "A bearer token is required.")
+			if len(r.Header["Authorization"]) > 1 { // RFC 6750: one credential per request
+				a.challengeHeader(w, r, `error="invalid_request"`)
+				writeAPIError(w, http.StatusBadRequest, "invalid_request", "Send one Authorization header with one access token.")
 				return
 			}
-			ctx, err := a.ValidateToken(r.Context(), raw, policies...)
+			scheme, raw, ok := credentials(r)
+			if !ok {
+				a.challengeHeader(w, r, "")
+				writeAPIError(w, http.StatusUnauthorized, "invalid_request", "An access token is required.")
+				return
+			}
+			var ctx context.Context
+			var err error
+			switch {
+			case scheme == "DPoP":
+				ctx, err = a.validateDPoP(r, raw, policies)
+			case a.opts.RequireDPoP:
+				err = &tokenError{"a bearer token where DPoP is required"}
+			default:
+				ctx, err = a.ValidateToken(r.Context(), raw, policies...)
+			}
 			if err != nil {
 				a.replyBearerError(w, r, err)
 				return
@@ -112,6 +123,15 @@ func (a *App) ValidateToken(ctx context.Context, raw string, policies ...Policy)
 	if err != nil {
 		return ctx, err
 	}
+	if claims.jkt != "" { // no downgrade: a bound token needs its proof
+		return ctx, &tokenError{"a DPoP-bound token presented as a bearer token"}
+	}
+	return a.authorize(ctx, raw, claims, policies)
+}
+
+// authorize applies the policies to a validated token and returns the
+// context carrying it.
+func (a *App) authorize(ctx context.Context, raw string, claims *Claims, policies []Policy) (context.Context, error) {
 	for _, p := range policies {
 		if err := p(claims); err != nil {
 			var pe *policyError
@@ -124,7 +144,8 @@ func (a *App) ValidateToken(ctx context.Context, raw string, policies ...Policy)
 	return context.WithValue(ctx, ctxBearer, &bearer{raw: raw, claims: claims}), nil
 }
 
-// replyBearerError answers a refused bearer token without internals.
+// replyBearerError answers a refused token without internals, in the
+// scheme the client used (RFC 6750 §3, RFC 9449 §7.1).
 func (a *App) replyBearerError(w http.ResponseWriter, r *http.Request, err error) {
 	ctx := r.Context()
 	var pe *policyError
@@ -134,36 +155,67 @@ func (a *App) replyBearerError(w http.ResponseWriter, r *http.Request, err error
 		if pe.scope != "" {
 			scope = `, scope="` + pe.scope + `"`
 		}
-		w.Header().Set("WWW-Authenticate", `Bearer realm="identityweb", error="insufficient_scope"`+scope)
+		a.challengeHeader(w, r, `error="insufficient_scope"`+scope)
 		writeAPIError(w, http.StatusForbidden, "insufficient_scope", "The access token does not grant this operation.")
+	case errors.Is(err, errDPoPNonce):
+		w.Header().Set("DPoP-Nonce", a.dpopNonce(a.acq.clock.Now(), 0))
+		a.challengeHeader(w, r, `error="use_dpop_nonce", error_description="Resource server requires nonce in DPoP proof"`)
+		writeAPIError(w, http.StatusUnauthorized, "use_dpop_nonce", "Send the DPoP proof again with the nonce.")
+	case errors.Is(err, errInvalidProof):
+		a.acq.logger.LogAttrs(ctx, telemetry.LevelDebug, "identityweb: DPoP proof refused", telemetry.Err(err))
+		a.challengeHeader(w, r, `error="invalid_dpop_proof", error_description="The DPoP proof is missing or not valid."`)
+		writeAPIError(w, http.StatusUnauthorized, "invalid_dpop_proof", "The DPoP proof is missing or not valid.")
 	case errors.Is(err, ErrInvalidToken):
-		a.acq.logger.LogAttrs(ctx, telemetry.LevelDebug, "identityweb: bearer token refused", telemetry.Err(err))
-		w.Header().Set("WWW-Authenticate", `Bearer realm="identityweb", error="invalid_token", error_description="The access token is missing or not valid."`)
+		a.acq.logger.LogAttrs(ctx, telemetry.LevelDebug, "identityweb: access token refused", telemetry.Err(err))
+		a.challengeHeader(w, r, `error="invalid_token", error_description="The access token is missing or not valid."`)
 		writeAPIError(w, http.StatusUnauthorized, "invalid_token", "The access token is missing or not valid.")
+	case errors.Is(err, ErrConfig):
+		a.acq.logger.LogAttrs(ctx, telemetry.LevelError, "identityweb: cannot validate access tokens: configuration", telemetry.Err(err))
+		writeAPIError(w, http.StatusInternalServerError, "server_error", "The API is not configured correctly.")
 	default:
-		a.acq.logger.LogAttrs(ctx, telemetry.LevelWarn, "identityweb: cannot validate bearer tokens now", telemetry.Err(err))
+		a.acq.logger.LogAttrs(ctx, telemetry.LevelWarn, "identityweb: cannot validate access tokens now", telemetry.Err(err))
 		w.Header().Set("Retry-After", "5")
 		writeAPIError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "Try again shortly.")
 	}
 }
 
-// bearerToken returns the request's bearer token, or the status to answer:
-// 401 when there is none, 400 when the request carries several
-// Authorization headers (RFC 6750 allows one credential per request; which
-// one counts must not depend on header order).
-func bearerToken(r *http.Request) (string, int) {
-	hs := r.Header["Authorization"]
-	if len(hs) > 1 {
-		return "", http.StatusBadRequest
+// challengeHeader sets WWW-Authenticate with params in the scheme the
+// request used; an API that requires DPoP, or a DPoP request, gets a DPoP
+// challenge listing the accepted algorithms.
+func (a *App) challengeHeader(w http.ResponseWriter, r *http.Request, params string) {
+	scheme, _, _ := credentials(r)
+	if a.opts.RequireDPoP || scheme == "DPoP" {
+		h := `DPoP algs="` + strings.Join(dpop.Algorithms, " ") + `"`
+		if params != "" {
+			h += ", " + params
+		}
+		w.Header().Set("WWW-Authenticate", h)
+		return
 	}
-	if len(hs) == 0 || len(hs[0]) < 8 || !strings.EqualFold(hs[0][:7], "bearer ") {
-		return "", http.StatusUnauthorized
+	h := `Bearer realm="identityweb"`
+	if params != "" {
+		h += ", " + params
 	}
-	t := strings.TrimSpace(hs[0][7:])
-	if t == "" || len(t) >= 16<<10 {
-		return "", http.StatusUnauthorized
+	w.Header().Set("WWW-Authenticate", h)
+}
+
+// credentials reads the Authorization header: scheme "Bearer" or "DPoP"
+// (RFC 9449) and the token.
+func credentials(r *http.Request) (scheme, token string, ok bool) {
+	h := r.Header.Get("Authorization")
+	s, t, found := strings.Cut(h, " ")
+	switch {
+	case !found:
+		return "", "", false
+	case strings.EqualFold(s, "bearer"):
+		scheme = "Bearer"
+	case strings.EqualFold(s, "dpop"):
+		scheme = "DPoP"
+	default:
+		return "", "", false
 	}
-	return t, 0
+	t = strings.TrimSpace(t)
+	return scheme, t, t != "" && len(t) < 16<<10
 }
 
 // Claims are the validated claims of an access or ID token.
@@ -173,15 +225,17 @@ type Claims struct {
 	Audience  []string
 	ObjectID  string   // oid
 	TenantID  string   // tid
-	AppID     string   // azp (or appid)
-	Scopes    []string // scp, split
-	Roles     []string // roles
+	AppID     string   // azp, appid, or RFC 9068 client_id
+	Scopes    []string // scp (string or array) or RFC 9068 scope; Config.ScopeClaim
+	Roles     []string // roles; Config.RoleClaim
 	Name      string
 	Username  string // preferred_username
-	IDType    string // idtyp ("app" for app tokens)
+	IDType    string // idtyp ("app" for Entra app tokens)
 	Nonce     string
 	ExpiresAt time.Time
 	raw       []byte
+	until     time.Time // introspected tokens: cached until then (before ExpiresAt)
+	jkt       string    // cnf.jkt: the DPoP key the token is bound to (RFC 9449 §6)
 }
 
 // Decode unmarshals the token's full claims into v.
@@ -209,45 +263,113 @@ func (c *Claims) clone() *Claims {
 	return &out
 }
 
-// IsApp reports whether the token represents an application, not a user.
+// IsApp reports whether the token represents an application, not a user:
+// Entra's idtyp "app" (or an app token without scopes whose oid is its
+// sub), or an RFC 9068 client-credentials token, whose sub is its
+// client_id.
 func (c *Claims) IsApp() bool {
-	return c.IDType == "app" || (len(c.Scopes) == 0 && c.ObjectID != "" && c.ObjectID == c.Subject)
+	switch {
+	case c.IDType == "app":
+		return true
+	case c.IDType == "user":
+		return false
+	case len(c.Scopes) == 0 && c.ObjectID != "" && c.ObjectID == c.Subject:
+		return true
+	}
+	return c.AppID != "" && c.AppID == c.Subject && c.ObjectID == ""
 }
 
 type rawClaims struct {
-	Iss               string   `json:"iss"`
-	Sub               string   `json:"sub"`
-	Aud               audience `json:"aud"`
-	Oid               string   `json:"oid"`
-	Tid               string   `json:"tid"`
-	Azp               string   `json:"azp"`
-	Appid             string   `json:"appid"`
-	Scp               string   `json:"scp"`
-	Scope             string   `json:"scope"` // RFC 9068 access tokens
-	Roles             []string `json:"roles"`
-	Name              string   `json:"name"`
-	PreferredUsername string   `json:"preferred_username"`
-	Idtyp             string   `json:"idtyp"`
-	Nonce             string   `json:"nonce"`
-	Exp               int64    `json:"exp"`
-	Nbf               int64    `json:"nbf"`
-	Iat               int64    `json:"iat"`
+	Iss               string     `json:"iss"`
+	Sub               string     `json:"sub"`
+	Aud               stringList `json:"aud"`
+	Oid               string     `json:"oid"`
+	Tid               string     `json:"tid"`
+	Azp               string     `json:"azp"`
+	Appid             string     `json:"appid"`
+	ClientID          string     `json:"client_id"`
+	Scp               stringList `json:"scp"`
+	Scope             stringList `json:"scope"`
+	Roles             stringList `json:"roles"`
+	Name              string     `json:"name"`
+	PreferredUsername string     `json:"preferred_username"`
+	Idtyp             string     `json:"idtyp"`
+	Nonce             string     `json:"nonce"`
+	Cnf               struct {
+		JKT string `json:"jkt"`
+	} `json:"cnf"`
+	Exp json.Number `json:"exp"`
+	Nbf json.Number `json:"nbf"`
+	Iat json.Number `json:"iat"`
 }
 
-type audience []string
+// stringList is a claim sent as a space-separated string or as an array of
+// strings (aud, scp, scope, roles: providers differ).
+type stringList []string
 
-func (a *audience) UnmarshalJSON(b []byte) error {
+func (l *stringList) UnmarshalJSON(b []byte) error {
 	var one string
 	if json.Unmarshal(b, &one) == nil {
-		*a = audience{one}
+		*l = strings.Fields(one)
 		return nil
 	}
 	var many []string
 	if err := json.Unmarshal(b, &many); err != nil {
 		return err
 	}
-	*a = many
+	*l = many
 	return nil
+}
+
+// claimPath reads a claim as a list: by its exact name first (URL-like
+// names such as Auth0's "https://example.com/roles" hold dots), else by a
+// dotted path into nested objects ("realm_access.roles"). A string is split
+// on spaces; an array keeps its strings; an object gives its keys (Zitadel's
+// role claim maps each role to its organisations).
+func claimPath(payload []byte, path string) []string {
+	var top map[string]any
+	if json.Unmarshal(payload, &top) != nil {
+		return nil
+	}
+	v, ok := top[path]
+	if !ok {
+		var cur any = top
+		for _, p := range strings.Split(path, ".") {
+			m, ok := cur.(map[string]any)
+			if !ok {
+				return nil
+			}
+			cur = m[p]
+		}
+		v = cur
+	}
+	switch t := v.(type) {
+	case string:
+		return strings.Fields(t)
+	case []any:
+		out := make([]string, 0, len(t))
+		for _, e := range t {
+			if s, ok := e.(string); ok {
+				out = append(out, s)
+			}
+		}
+		return out
+	case map[string]any:
+		return slices.Sorted(maps.Keys(t))
+	}
+	return nil
+}
+
+// unixClaim reads a NumericDate (RFC 7519: may be fractional).
+func unixClaim(n json.Number) int64 {
+	if n == "" {
+		return 0
+	}
+	if i, err := n.Int64(); err == nil {
+		return i
+	}
+	f, _ := n.Float64()
+	return int64(f)
 }
 
 // Validation errors. Their messages are safe to log; clients get only
@@ -280,6 +402,9 @@ type validator struct {
 	verifier  *oidc.IDTokenVerifier // ID tokens only
 	keys      *jwks.Set
 	cache     *verifiedCache
+	// introspect asks the provider about an opaque access token (RFC 7662)
+	// and returns the JSON answer; nil for ID tokens.
+	introspect func(ctx context.Context, endpoint, token string) ([]byte, error)
 	// acl accepts access tokens without scopes or roles
 	// (AppOptions.AllowWebAPIToBeAuthorizedByACL).
 	acl bool
@@ -314,7 +439,7 @@ func (v *validator) validate(ctx context.Context, raw string) (*Claims, error) {
 	if _, err := v.e.Metadata(ctx); err != nil {
 		return nil, err
 	}
-	payload, kid, err := v.verify(ctx, raw)
+	payload, kid, opaque, err := v.verifyOrIntrospect(ctx, raw)
 	if err != nil {
 		return nil, err
 	}
@@ -322,15 +447,59 @@ func (v *validator) validate(ctx context.Context, raw string) (*Claims, error) {
 	if json.Unmarshal(payload, &rc) != nil {
 		return nil, &tokenError{"claims are not valid JSON"}
 	}
-	c, err := v.check(ctx, &rc, now)
+	if opaque { // RFC 7662 members are optional: the answer comes from the issuer itself
+		if m, err := v.e.Metadata(ctx); err == nil && rc.Iss == "" {
+			rc.Iss = m.Issuer
+		}
+		if rc.Sub == "" {
+			rc.Sub = rc.ClientID // a client-credentials token (RFC 9068 §2.2)
+		}
+	}
+	c, err := v.check(ctx, &rc, payload, now)
 	if err != nil {
 		return nil, err
 	}
 	c.raw = payload
+	if opaque { // the provider may revoke it: ask again after a short while
+		c.until = now.Add(introspectionCacheTTL)
+	}
 	if v.cache != nil {
 		v.cache.put(raw, c, kid, v.keys.Has)
 	}
 	return c, nil
+}
+
+// introspectionCacheTTL bounds how long an introspected token is trusted
+// without asking the provider again (never past its exp).
+const introspectionCacheTTL = time.Minute
+
+// verifyOrIntrospect returns a token's claims as JSON: a JWT's verified
+// payload and the kid of the key that signed it, or for an opaque token
+// (not three dot-separated parts) the provider's RFC 7662 introspection
+// answer, when the provider has an introspection endpoint.
+func (v *validator) verifyOrIntrospect(ctx context.Context, raw string) (payload []byte, kid string, opaque bool, err error) {
+	if strings.Count(raw, ".") == 2 || v.introspect == nil {
+		payload, kid, err := v.verify(ctx, raw)
+		return payload, kid, false, err
+	}
+	m, err := v.e.Metadata(ctx)
+	if err != nil {
+		return nil, "", false, err
+	}
+	if m.Introspection == "" {
+		return nil, "", false, &tokenError{"not a JWT, and the provider has no introspection endpoint"}
+	}
+	body, err := v.introspect(ctx, m.Introspection, raw)
+	if err != nil {
+		return nil, "", false, err
+	}
+	var active struct {
+		Active bool `json:"active"`
+	}
+	if json.Unmarshal(body, &active) != nil || !active.Active {
+		return nil, "", false, &tokenError{"the provider says the token is not active"}
+	}
+	return body, "", true, nil
 }
 
 // accessTokenTypes are the typ headers of access tokens: Entra's "JWT"
@@ -381,14 +550,15 @@ func (v *validator) verifyIDToken(ctx context.Context, raw string) ([]byte, erro
 	return payload, nil
 }
 
-func (v *validator) check(ctx context.Context, rc *rawClaims, now time.Time) (*Claims, error) {
+func (v *validator) check(ctx context.Context, rc *rawClaims, payload []byte, now time.Time) (*Claims, error) {
 	if rc.Sub == "" {
 		return nil, &tokenError{"no subject"}
 	}
-	if rc.Exp == 0 || !now.Before(time.Unix(rc.Exp, 0).Add(v.skew)) {
+	exp, nbf := unixClaim(rc.Exp), unixClaim(rc.Nbf)
+	if exp == 0 || !now.Before(time.Unix(exp, 0).Add(v.skew)) {
 		return nil, &tokenError{"expired"}
 	}
-	if rc.Nbf != 0 && now.Add(v.skew).Before(time.Unix(rc.Nbf, 0)) {
+	if nbf != 0 && now.Add(v.skew).Before(time.Unix(nbf, 0)) {
 		return nil, &tokenError{"not yet valid"}
 	}
 	if err := v.checkIssuer(ctx, rc); err != nil {
@@ -398,27 +568,23 @@ func (v *validator) check(ctx context.Context, rc *rawClaims, now time.Time) (*C
 		return nil, &tokenError{"wrong audience"}
 	}
 	c := &Claims{Issuer: rc.Iss, Subject: rc.Sub, Audience: rc.Aud, ObjectID: rc.Oid, TenantID: rc.Tid,
-		AppID: rc.Azp, Roles: rc.Roles, Name: rc.Name, Username: rc.PreferredUsername, IDType: rc.Idtyp,
-		Nonce: rc.Nonce, ExpiresAt: time.Unix(rc.Exp, 0)}
-	if c.AppID == "" {
-		c.AppID = rc.Appid
+		AppID: cmp.Or(rc.Azp, rc.Appid, rc.ClientID), Scopes: rc.Scp, Roles: rc.Roles,
+		Name: rc.Name, Username: rc.PreferredUsername, IDType: rc.Idtyp, Nonce: rc.Nonce, ExpiresAt: time.Unix(exp, 0), jkt: rc.Cnf.JKT}
+	if len(c.Scopes) == 0 {
+		c.Scopes = rc.Scope // RFC 9068
 	}
-	scp := rc.Scp
-	if scp == "" {
-		scp = rc.Scope
+	if v.cfg.ScopeClaim != "" {
+		c.Scopes = claimPath(payload, v.cfg.ScopeClaim)
 	}
-	if fields := strings.Fields(scp); len(fields) > 0 {
-		c.Scopes = fields
-	}
-	c.Roles = slices.DeleteFunc(c.Roles, func(r string) bool { return strings.TrimSpace(r) == "" })
-	if len(c.Roles) == 0 {
-		c.Roles = nil
+	if v.cfg.RoleClaim != "" && v.cfg.RoleClaim != "roles" {
+		c.Roles = claimPath(payload, v.cfg.RoleClaim)
 	}
 	// An access token grants something: scopes (delegated) or roles (app
 	// permissions). One with neither is most likely an ID token issued to
 	// this app (its audience is the client id too): IDW10201.
-	if v.verifier == nil && !v.acl && c.Scopes == nil && c.Roles == nil {
-		return nil, &tokenError{"neither scopes (scp) nor roles: not an access token for this API (IDW10201)"}
+	granted := func(s string) bool { return strings.TrimSpace(s) != "" }
+	if v.verifier == nil && !v.acl && !slices.ContainsFunc(c.Scopes, granted) && !slices.ContainsFunc(c.Roles, granted) {
+		return nil, &tokenError{"neither scopes nor roles: not an access token for this API (IDW10201)"}
 	}
 	return c, nil
 }
@@ -483,7 +649,7 @@ type verifiedCache struct {
 
 type verified struct {
 	claims *Claims
-	kid    string
+	kid    string // "" for an introspected token
 }
 
 func newVerifiedCache(max int) *verifiedCache {
@@ -499,20 +665,20 @@ func (c *verifiedCache) get(raw string, now time.Time) (*Claims, bool) {
 	sh.mu.RLock()
 	e, ok := sh.m[raw]
 	sh.mu.RUnlock()
-	if !ok || !now.Before(e.claims.ExpiresAt) {
+	if !ok || !now.Before(e.claims.ExpiresAt) || (!e.claims.until.IsZero() && !now.Before(e.claims.until)) {
 		return nil, false
 	}
 	return e.claims, true
 }
 
-// put caches a token verified by kid, if the set still has kid (has is read
-// under the shard's lock, so an entry is never added after the purge of its
-// key).
+// put caches a token verified by kid ("" for an introspected one), if the
+// set still has kid (has is read under the shard's lock, so an entry is
+// never added after the purge of its key).
 func (c *verifiedCache) put(raw string, cl *Claims, kid string, has func(string) bool) {
 	sh := &c.shards[maphash.String(c.seed, raw)%16]
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	if !has(kid) {
+	if kid != "" && !has(kid) {
 		return
 	}
 	if len(sh.m) >= c.max {
@@ -530,7 +696,7 @@ func (c *verifiedCache) purge(kids []string) {
 	for i := range c.shards {
 		sh := &c.shards[i]
 		sh.mu.Lock()
-		maps.DeleteFunc(sh.m, func(_ string, e verified) bool { return slices.Contains(kids, e.kid) })
+		maps.DeleteFunc(sh.m, func(_ string, e verified) bool { return e.kid != "" && slices.Contains(kids, e.kid) })
 		sh.mu.Unlock()
 	}
 }

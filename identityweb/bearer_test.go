@@ -34,6 +34,8 @@ type fakeOP struct {
 	keys      map[string]*rsa.PrivateKey
 	jwksCalls atomic.Int32
 	keysDown  atomic.Bool // the key set answers 500
+	// tokenEndpoint is advertised as the token endpoint when set.
+	tokenEndpoint string
 }
 
 var (
@@ -50,8 +52,12 @@ func newFakeOP(t testing.TB) *fakeOP {
 	op := &fakeOP{keys: map[string]*rsa.PrivateKey{"k1": opKeys[0]}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/.well-known/openid-configuration", func(w http.ResponseWriter, r *http.Request) {
+		tokenEndpoint := op.srv.URL + "/token"
+		if op.tokenEndpoint != "" {
+			tokenEndpoint = op.tokenEndpoint
+		}
 		json.NewEncoder(w).Encode(map[string]string{"issuer": op.srv.URL, "jwks_uri": op.srv.URL + "/keys",
-			"authorization_endpoint": op.srv.URL + "/authorize", "token_endpoint": op.srv.URL + "/token"})
+			"authorization_endpoint": op.srv.URL + "/authorize", "token_endpoint": tokenEndpoint})
 	})
 	mux.HandleFunc("/keys", func(w http.ResponseWriter, r *http.Request) {
 		op.jwksCalls.Add(1)
@@ -340,5 +346,75 @@ func TestMultiTenantIssuer(t *testing.T) {
 	foreign, _ := other.UserToken(iwt.AliceUsername, iwt.WebAppClientID, iwt.WebAPIIdentifierURI, "access_as_user")
 	if w := call(h, "Bearer "+foreign); w.Code != 401 {
 		t.Fatalf("foreign issuer: %d", w.Code)
+	}
+}
+
+// Providers send scopes and roles in different shapes: scp as a string or
+// an array, RFC 9068's scope, roles nested (Keycloak), client_id for app
+// tokens; typ at+jwt. Scope and role policies see them all.
+func TestClaimShapesOfStandardsProviders(t *testing.T) {
+	op := newFakeOP(t)
+	clk := newClock()
+	now := clk.Now()
+	sign := func(mut func(map[string]any)) string {
+		c := op.claims(now)
+		delete(c, "scp")
+		mut(c)
+		tok, err := jws.Sign(opKeys[0], jws.Header{Alg: jws.RS256, Typ: "at+jwt", Kid: "k1"}, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	type seen struct {
+		scopes, roles []string
+		app           bool
+	}
+	for _, tc := range []struct {
+		name      string
+		roleClaim string
+		token     string
+		want      seen
+	}{
+		{"scp string", "", sign(func(c map[string]any) { c["scp"] = "read write" }), seen{scopes: []string{"read", "write"}}},
+		{"scp array", "", sign(func(c map[string]any) { c["scp"] = []string{"read", "write"} }), seen{scopes: []string{"read", "write"}}},
+		{"RFC 9068 scope", "", sign(func(c map[string]any) { c["scope"] = "read" }), seen{scopes: []string{"read"}}},
+		{"nested roles", "realm_access.roles", sign(func(c map[string]any) {
+			c["scope"] = "read"
+			c["realm_access"] = map[string]any{"roles": []string{"admin"}}
+		}), seen{scopes: []string{"read"}, roles: []string{"admin"}}},
+		{"URL-named roles (Auth0)", "https://example.com/roles", sign(func(c map[string]any) {
+			c["scope"] = "read"
+			c["https://example.com/roles"] = []string{"admin"}
+		}), seen{scopes: []string{"read"}, roles: []string{"admin"}}},
+		{"roles as an object (Zitadel)", "urn:zitadel:iam:org:project:roles", sign(func(c map[string]any) {
+			c["scope"] = "read"
+			c["urn:zitadel:iam:org:project:roles"] = map[string]any{"admin": map[string]string{"org1": "example.com"}}
+		}), seen{scopes: []string{"read"}, roles: []string{"admin"}}},
+		{"RFC 9068 client credentials", "", sign(func(c map[string]any) {
+			delete(c, "oid")
+			c["sub"], c["client_id"], c["scope"] = "daemon-1", "daemon-1", "read"
+		}), seen{scopes: []string{"read"}, app: true}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			app, err := identityweb.New(identityweb.Config{Authority: op.srv.URL, ClientID: "api-client", RoleClaim: tc.roleClaim},
+				identityweb.AppOptions{Options: identityweb.Options{HTTPClient: op.srv.Client(), Clock: clk, Logger: quiet()}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, err := app.ValidateToken(t.Context(), tc.token, identityweb.RequireScopes("read"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			c, _ := identityweb.ClaimsFromContext(ctx)
+			if got := (seen{c.Scopes, c.Roles, c.IsApp()}); fmt.Sprint(got) != fmt.Sprint(tc.want) {
+				t.Fatalf("claims = %+v, want %+v", got, tc.want)
+			}
+			if len(tc.want.roles) > 0 {
+				if _, err := app.ValidateToken(t.Context(), tc.token, identityweb.RequireRoles("admin")); err != nil {
+					t.Fatalf("role policy over the nested claim: %v", err)
+				}
+			}
+		})
 	}
 }

@@ -60,10 +60,38 @@ type Config struct {
 	// ClientCredentials are tried in order at start; the first that loads
 	// authenticates the app. Options.Credential, when set, wins.
 	ClientCredentials []CredentialDescription `json:"ClientCredentials"`
+
+	// TokenEndpointAuthMethod forces how the app authenticates at the token
+	// endpoint: "client_secret_basic", "client_secret_post" or
+	// "private_key_jwt" (RFC 7591 names). Default: chosen from the
+	// provider's token_endpoint_auth_methods_supported and the credential
+	// (a secret: post when listed, else basic; a certificate or key:
+	// private_key_jwt, signed with an algorithm the provider lists). Entra
+	// ID: post, and PS256 assertions.
+	TokenEndpointAuthMethod string `json:"TokenEndpointAuthMethod"`
+	// Resources are RFC 8707 resource indicators asked for at sign-in, so
+	// that the user's refresh token can later get tokens for them
+	// (DownstreamAPI.Resource, WithResource). Not used with Entra ID, where
+	// scopes name the resource ("api://…/scope").
+	Resources []string `json:"Resources"`
+	// RoleClaim names the claim holding roles in access tokens: "roles" by
+	// default, or a dotted path into nested objects such as Keycloak's
+	// "realm_access.roles" (Microsoft.Identity.Web's RoleClaimType).
+	RoleClaim string `json:"RoleClaim"`
+	// ScopeClaim names the claim holding scopes: by default "scp" (Entra;
+	// a space-separated string or an array) and then "scope" (RFC 9068).
+	ScopeClaim string `json:"ScopeClaim"`
 }
 
 // defaultInstance is Entra ID's public cloud instance.
 const defaultInstance = "https://login.microsoftonline.com/"
+
+// Client authentication methods (Config.TokenEndpointAuthMethod).
+const (
+	authBasic         = "client_secret_basic"
+	authPost          = "client_secret_post"
+	authPrivateKeyJWT = "private_key_jwt"
+)
 
 // On-behalf-of grant names for Config.OnBehalfOfGrant.
 const (
@@ -131,6 +159,16 @@ func (c *Config) validate() error {
 	}
 	if len(c.Audiences) == 0 {
 		c.Audiences = []string{c.ClientID, "api://" + c.ClientID}
+	}
+	switch c.TokenEndpointAuthMethod {
+	case "", authBasic, authPost, authPrivateKeyJWT:
+	default:
+		return &configError{"TokenEndpointAuthMethod", `must be "client_secret_basic", "client_secret_post" or "private_key_jwt"`}
+	}
+	for _, r := range c.Resources {
+		if u, err := url.Parse(r); err != nil || !u.IsAbs() || u.Fragment != "" {
+			return &configError{"Resources", "each must be an absolute URI without a fragment (RFC 8707)"}
+		}
 	}
 	if c.OnBehalfOfGrant != grantJWTBearer && c.OnBehalfOfGrant != grantTokenExchange {
 		return &configError{"OnBehalfOfGrant", `must be "jwt-bearer" or "token-exchange"`}

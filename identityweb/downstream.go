@@ -3,6 +3,7 @@ package identityweb
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"io"
 	"net/http"
 	"slices"
@@ -51,6 +52,10 @@ type DownstreamAPI struct {
 	Scopes []string
 	// As selects whose token is sent. Default: AsUser.
 	As Identity
+	// Resource is the API's RFC 8707 resource indicator (its audience), for
+	// standards providers that issue tokens per resource. Default: none
+	// (Entra ID names the resource in Scopes).
+	Resource string
 	// Transport sends the requests. Default: http.DefaultTransport.
 	Transport http.RoundTripper
 	// Timeout of the returned client. Default: 30 s.
@@ -83,13 +88,21 @@ func (a *App) DownstreamClient(api DownstreamAPI) (*http.Client, error) {
 	if api.Timeout <= 0 {
 		api.Timeout = 30 * time.Second
 	}
-	return &http.Client{Timeout: api.Timeout, Transport: &downstreamTransport{a: a, api: api, scope: scope}}, nil
+	t := &downstreamTransport{a: a, api: api, scope: scope}
+	if api.Resource != "" {
+		t.opts = []CallOption{WithResource(api.Resource)}
+		if o := collect(t.opts); o.err != nil {
+			return nil, &configError{"DownstreamAPI.Resource", "must be an absolute URI without a fragment (RFC 8707)"}
+		}
+	}
+	return &http.Client{Timeout: api.Timeout, Transport: t}, nil
 }
 
 type downstreamTransport struct {
 	a     *App
 	api   DownstreamAPI
 	scope tokenScope
+	opts  []CallOption // WithResource, when the API has one
 }
 
 var errOutsideBaseURL = &configError{"DownstreamAPI.BaseURL", "the request is not under it (or has user info, another Host header or a dot segment); nothing was sent"}
@@ -106,13 +119,14 @@ func (t *downstreamTransport) RoundTrip(req *http.Request) (*http.Response, erro
 		// token (http.Client never saw the header: send adds it to a copy).
 		out := req.Clone(req.Context())
 		out.Header.Del("Authorization")
+		out.Header.Del("DPoP")
 		return t.api.Transport.RoundTrip(out)
 	}
 	res, err := t.token(req, "")
 	if err != nil {
 		return nil, err
 	}
-	resp, err := t.send(req, res.AccessToken)
+	resp, err := t.send(req, res)
 	if err != nil || resp.StatusCode != http.StatusUnauthorized {
 		return resp, err
 	}
@@ -140,19 +154,52 @@ func (t *downstreamTransport) RoundTrip(req *http.Request) (*http.Response, erro
 		req = req.Clone(req.Context())
 		req.Body = body
 	}
-	return t.send(req, res.AccessToken)
+	return t.send(req, res)
 }
 
-func (t *downstreamTransport) send(req *http.Request, token string) (*http.Response, error) {
-	out := req.Clone(req.Context())
-	out.Header.Set("Authorization", "Bearer "+token)
-	return t.api.Transport.RoundTrip(out)
+// send sends req with the token: "Bearer", or for a DPoP-bound token
+// "DPoP" with a fresh proof of this request (and the token's hash); a
+// resource server's use_dpop_nonce answer is retried once with its nonce.
+// A DPoP-bound token is never sent as a bearer token.
+func (t *downstreamTransport) send(req *http.Request, res Result) (*http.Response, error) {
+	if !isDPoP(res.TokenType) {
+		out := req.Clone(req.Context())
+		out.Header.Set("Authorization", "Bearer "+res.AccessToken)
+		return t.api.Transport.RoundTrip(out)
+	}
+	pop := t.a.acq.dpop.Load()
+	if pop == nil || pop.signer == nil {
+		return nil, errors.New("identityweb: the token is DPoP-bound and the acquirer has no DPoP key")
+	}
+	for attempt := 0; ; attempt++ {
+		out := req.Clone(req.Context())
+		if attempt > 0 && req.GetBody != nil {
+			body, err := req.GetBody()
+			if err != nil {
+				return nil, err
+			}
+			out.Body = body
+		}
+		proof, err := pop.proof(req.Method, req.URL.String(), t.a.acq.clock.Now(), res.AccessToken)
+		if err != nil {
+			return nil, err
+		}
+		out.Header.Set("Authorization", "DPoP "+res.AccessToken)
+		out.Header.Set("DPoP", proof)
+		resp, err := t.api.Transport.RoundTrip(out)
+		if err != nil || attempt > 0 || !dpopNonceChallenge(resp) ||
+			!pop.keepNonce(req.URL.String(), resp.Header.Get("DPoP-Nonce")) || (req.Body != nil && req.GetBody == nil) {
+			return resp, err
+		}
+		io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+		resp.Body.Close()
+	}
 }
 
 func (t *downstreamTransport) token(req *http.Request, claims string) (Result, error) {
-	var opts []CallOption
+	opts := t.opts
 	if claims != "" {
-		opts = append(opts, WithClaims(claims))
+		opts = append(opts[:len(opts):len(opts)], WithClaims(claims))
 	}
 	return t.a.Token(req.Context(), t.api.As, t.api.Scopes, opts...)
 }
@@ -222,11 +269,17 @@ type appTokenSource struct {
 }
 
 func (s appTokenSource) Token() (*oauth2.Token, error) {
-	r, err := s.a.ForApp(s.ctx, s.scope)
+	res, err := s.a.ForApp(s.ctx, s.scope)
 	if err != nil {
 		return nil, err
 	}
+	if isDPoP(res.TokenType) {
+		return nil, errDPoPBound
+	}
 	// Expiry less the buffer, so oauth2 never sends a token the acquirer
 	// would already replace.
-	return &oauth2.Token{AccessToken: r.AccessToken, TokenType: r.TokenType, Expiry: r.ExpiresOn.Add(-s.a.opts.ExpiryBuffer)}, nil
+	return &oauth2.Token{AccessToken: res.AccessToken, TokenType: res.TokenType, Expiry: res.ExpiresOn.Add(-s.a.opts.ExpiryBuffer)}, nil
 }
+
+// errDPoPBound: a bearer-only consumer was given a DPoP-bound token.
+var errDPoPBound = &configError{"DPoP", "the token is DPoP-bound and this adapter sends bearer tokens only: use DownstreamClient, or turn DPoP off"}

@@ -104,9 +104,10 @@ func (e *OAuthError) AADSTS() int {
 }
 
 // Is matches the sentinels: ErrInteractionRequired for interaction_required,
-// consent_required, login_required and (on user flows) invalid_grant;
-// ErrInvalidClient for invalid_client and unauthorized_client;
-// ErrUnavailable for a 5xx answer.
+// consent_required, login_required and (on user flows) invalid_grant and
+// invalid_scope;
+// ErrInvalidClient for invalid_client and unauthorized_client; ErrConfig
+// for unsupported_grant_type; ErrUnavailable for a 5xx answer.
 func (e *OAuthError) Is(target error) bool {
 	switch target {
 	case ErrUnavailable:
@@ -115,11 +116,15 @@ func (e *OAuthError) Is(target error) bool {
 		switch e.Code {
 		case "interaction_required", "consent_required", "login_required":
 			return true
-		case "invalid_grant":
+		case "invalid_grant", "invalid_scope":
+			// A user's refresh token that no longer works, or scopes outside
+			// the user's grant: sign in (and consent) again.
 			return e.userFlow
 		}
 	case ErrInvalidClient:
 		return e.Code == "invalid_client" || e.Code == "unauthorized_client"
+	case ErrConfig: // the provider does not do what the configuration asks
+		return e.Code == "unsupported_grant_type"
 	}
 	return false
 }

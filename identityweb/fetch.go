@@ -3,9 +3,12 @@ package identityweb
 import (
 	"context"
 	"errors"
+	"fmt"
 	"hash/maphash"
+	"io"
 	"log/slog"
 	mrand "math/rand/v2"
+	"net/http"
 	"net/url"
 	"slices"
 	"strings"
@@ -38,15 +41,15 @@ func (a *TokenAcquirer) fetchApp(ctx context.Context, s slowReq, key string) (*f
 	if err != nil {
 		return nil, err
 	}
-	form := url.Values{"grant_type": {"client_credentials"}, "scope": {s.scopes}}
-	if s.claims != "" {
-		form.Set("claims", s.claims)
-	}
-	tr, inHTTP, err := a.post(ctx, tokenCall{grant: "client_credentials", endpoint: endpoint, form: form})
+	form := s.form(url.Values{"grant_type": {"client_credentials"}, "scope": {s.scopes}})
+	tr, inHTTP, err := a.post(ctx, tokenCall{grant: "client_credentials", endpoint: endpoint, form: form, dpop: s.dpop})
 	if err != nil {
 		return nil, err
 	}
-	e := a.storeToken(ctx, key, s.scopes, tr)
+	e, err := a.storeGranted(ctx, key, s, tr)
+	if err != nil {
+		return nil, err
+	}
 	return &fetched{entry: e, inHTTP: inHTTP}, nil
 }
 
@@ -63,6 +66,9 @@ func (a *TokenAcquirer) fetchOBO(ctx context.Context, s slowReq, key string, off
 	}
 	var form url.Values
 	grant := a.cfg.OnBehalfOfGrant
+	if err := a.oboGrantSupported(ctx, grant); err != nil {
+		return nil, err
+	}
 	if grant == grantTokenExchange {
 		form = url.Values{"grant_type": {"urn:ietf:params:oauth:grant-type:token-exchange"}, "subject_token": {s.assertion},
 			"subject_token_type": {"urn:ietf:params:oauth:token-type:access_token"}, "scope": {scope}}
@@ -70,14 +76,14 @@ func (a *TokenAcquirer) fetchOBO(ctx context.Context, s slowReq, key string, off
 		form = url.Values{"grant_type": {"urn:ietf:params:oauth:grant-type:jwt-bearer"}, "assertion": {s.assertion},
 			"requested_token_use": {"on_behalf_of"}, "scope": {scope}}
 	}
-	if s.claims != "" {
-		form.Set("claims", s.claims)
-	}
-	tr, inHTTP, err := a.post(ctx, tokenCall{grant: grant, endpoint: endpoint, form: form, userFlow: true})
+	tr, inHTTP, err := a.post(ctx, tokenCall{grant: grant, endpoint: endpoint, form: s.form(form), userFlow: true, dpop: s.dpop})
 	if err != nil {
 		return nil, err
 	}
-	e := a.storeToken(ctx, key, s.scopes, tr)
+	e, err := a.storeGranted(ctx, key, s, tr)
+	if err != nil {
+		return nil, err
+	}
 	if offline && tr.RefreshToken != "" {
 		a.storeRefresh(ctx, s.kind, s.partition, cacheentry.Refresh{RefreshToken: tr.RefreshToken, ATKeys: []string{key}})
 	}
@@ -121,18 +127,22 @@ func (a *TokenAcquirer) fetchWithRefreshToken(ctx context.Context, s slowReq, ke
 	if err != nil {
 		return nil, err
 	}
-	form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt.RefreshToken},
-		"scope": {s.scopes + " offline_access openid profile"}}
-	if s.claims != "" {
-		form.Set("claims", s.claims)
-	}
-	tr, inHTTP, err := a.post(ctx, tokenCall{grant: "refresh_token", endpoint: endpoint, form: form, userFlow: true})
+	form := s.form(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt.RefreshToken},
+		"scope": {s.scopes + " offline_access openid profile"}})
+	tr, inHTTP, err := a.post(ctx, tokenCall{grant: "refresh_token", endpoint: endpoint, form: form, userFlow: true, dpop: s.dpop})
 	if err != nil {
 		return nil, err
 	}
-	e := a.storeToken(ctx, key, s.scopes, tr)
 	if tr.RefreshToken != "" {
 		rt.RefreshToken = tr.RefreshToken
+	}
+	if tr.IDToken != "" {
+		rt.IDToken = tr.IDToken
+	}
+	e, err := a.storeGranted(ctx, key, s, tr)
+	if err != nil {
+		a.storeRefresh(ctx, s.kind, s.partition, rt) // a rotated refresh token is kept whatever else happens
+		return nil, err
 	}
 	if !slices.Contains(rt.ATKeys, key) {
 		rt.ATKeys = append(rt.ATKeys, key)
@@ -141,8 +151,89 @@ func (a *TokenAcquirer) fetchWithRefreshToken(ctx context.Context, s slowReq, ke
 	return &fetched{entry: e, inHTTP: inHTTP}, nil
 }
 
+// storeGranted caches the token for the scopes asked for, when the provider
+// granted them all: the token response's scope is the truth. A scope asked
+// for and not granted is a consent the user (or, for app tokens, an
+// administrator) has not given, never a token served without it.
+func (a *TokenAcquirer) storeGranted(ctx context.Context, key string, s slowReq, tr *oauth.TokenResponse) (cacheentry.Token, error) {
+	if missing := notGranted(s.scopes, tr.Scope); missing != "" {
+		code := "consent_required" // the user must consent: ErrInteractionRequired
+		if s.kind == cachekey.App {
+			code = "invalid_scope" // an administrator must grant the app permission
+		}
+		return cacheentry.Token{}, &OAuthError{StatusCode: http.StatusOK, Code: code,
+			Description: "the provider did not grant " + missing, userFlow: s.kind != cachekey.App}
+	}
+	return a.storeToken(ctx, key, s.scopes, tr), nil
+}
+
+// notGranted returns the first of the space-separated requested scopes the
+// response's granted scopes lack, or "". An empty grant means "as
+// requested" (RFC 6749 §5.1); ".default" scopes and the OpenID scopes
+// (which Entra leaves out) are not checked; Entra answers Graph scopes by
+// their short names, so "https://graph.microsoft.com/User.Read" is granted
+// by "User.Read". Scopes compare case-insensitively.
+func notGranted(requested, granted string) string {
+	if granted == "" {
+		return ""
+	}
+	have := strings.Fields(strings.ToLower(granted))
+	for _, s := range strings.Fields(requested) {
+		l := strings.ToLower(s)
+		if strings.HasSuffix(l, "/.default") || cachekey.IsOIDCScope(l) || slices.Contains(have, l) {
+			continue
+		}
+		if i := strings.LastIndexByte(l, '/'); i >= 0 && slices.Contains(have, l[i+1:]) {
+			continue
+		}
+		return s
+	}
+	return ""
+}
+
+// oboGrantSupported refuses an on-behalf-of grant a standards provider does
+// not advertise, before any request: a configuration problem, not the
+// user's.
+func (a *TokenAcquirer) oboGrantSupported(ctx context.Context, grant string) error {
+	if a.cfg.isEntra() {
+		return nil
+	}
+	m, err := a.endpoints.Metadata(ctx)
+	if err != nil {
+		return err
+	}
+	name := "urn:ietf:params:oauth:grant-type:token-exchange"
+	if grant == grantJWTBearer {
+		name = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+	}
+	if !m.SupportsGrant(name) {
+		return &configError{"OnBehalfOfGrant", fmt.Sprintf("the provider does not advertise %s (grant_types_supported): enable token exchange at the provider, or set OnBehalfOfGrant to the grant it supports", name)}
+	}
+	return nil
+}
+
+// grantedScopes returns the scopes of requested the response granted.
+func grantedScopes(requested []string, granted string) []string {
+	out := make([]string, 0, len(requested))
+	for _, s := range requested {
+		if notGranted(s, granted) == "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
 // storeToken caches an access token until its expiry and returns its entry.
 func (a *TokenAcquirer) storeToken(ctx context.Context, key, scopes string, tr *oauth.TokenResponse) cacheentry.Token {
+	e := a.entryFrom(tr, scopes)
+	if err := a.cache.Set(ctx, key, cacheentry.EncodeToken(&e), time.Unix(e.ExpiresOn, 0).Sub(a.clock.Now())); err != nil {
+		a.logger.LogAttrs(ctx, telemetry.LevelWarn, "identityweb: token cache write failed", telemetry.Err(err))
+	}
+	return e
+}
+
+// entryFrom is the cache entry of a token response.
+func (a *TokenAcquirer) entryFrom(tr *oauth.TokenResponse, scopes string) cacheentry.Token {
 	now := a.clock.Now()
 	life := oauth.Seconds(tr.ExpiresIn)
 	if life <= 0 {
@@ -156,9 +247,6 @@ func (a *TokenAcquirer) storeToken(ctx context.Context, key, scopes string, tr *
 		e.RefreshOn = now.Add(ri).Unix()
 	} else if life >= 2*time.Hour {
 		e.RefreshOn = now.Add(life / 2).Unix()
-	}
-	if err := a.cache.Set(ctx, key, cacheentry.EncodeToken(&e), life); err != nil {
-		a.logger.LogAttrs(ctx, telemetry.LevelWarn, "identityweb: token cache write failed", telemetry.Err(err))
 	}
 	return e
 }
@@ -250,23 +338,42 @@ func (s UserSession) RedeemCode(ctx context.Context, code AuthCode, scopes []str
 	if err != nil {
 		return Result{}, err
 	}
-	scopeStr := strings.Join(scopes, " ")
-	form := url.Values{"grant_type": {"authorization_code"}, "code": {code.Code}, "redirect_uri": {code.RedirectURI},
-		"scope": {strings.TrimSpace(scopeStr + " offline_access openid profile")}}
+	form := url.Values{"grant_type": {"authorization_code"}, "code": {code.Code}, "redirect_uri": {code.RedirectURI}}
+	if a.cfg.isEntra() { // Entra's v2.0 endpoint wants the scopes again
+		form.Set("scope", strings.TrimSpace(strings.Join(scopes, " ")+" offline_access openid profile"))
+	}
 	if code.CodeVerifier != "" {
 		form.Set("code_verifier", code.CodeVerifier)
 	}
+	for k, v := range o.params {
+		form[k] = v
+	}
 	unlock := a.partitionLock(s.partition)
 	defer unlock()
-	tr, inHTTP, err := a.post(ctx, tokenCall{grant: "authorization_code", endpoint: endpoint, form: form, userFlow: true})
+	pop, err := a.dpopFor(ctx)
 	if err != nil {
 		return Result{}, err
 	}
-	key := a.keys.Token(cachekey.User, tenant, scopes, s.partition)
-	e := a.storeToken(ctx, key, scopeStr, tr)
+	tr, inHTTP, err := a.post(ctx, tokenCall{grant: "authorization_code", endpoint: endpoint, form: form, userFlow: true, dpop: pop})
+	if err != nil {
+		return Result{}, err
+	}
+	// The access token is cached for the scopes the user granted (a user
+	// may consent to fewer than asked), unless it is for a resource
+	// indicator the cache key would not name.
+	e := a.entryFrom(tr, "")
+	var atKeys []string
+	if granted := grantedScopes(scopes, tr.Scope); len(granted) > 0 && len(a.cfg.Resources) == 0 && o.params == nil {
+		key := a.keys.Token(cachekey.User, tenant, granted, s.partition)
+		if pop != nil {
+			key += "|dpop=" + pop.signer.JKT() // as acquire builds it
+		}
+		e = a.storeToken(ctx, key, strings.Join(granted, " "), tr)
+		atKeys = []string{key}
+	}
 	acct := idtoken.Account(tr.IDToken)
 	if tr.RefreshToken != "" {
-		a.storeRefresh(ctx, cachekey.User, s.partition, cacheentry.Refresh{RefreshToken: tr.RefreshToken, Account: acct, ATKeys: []string{key}})
+		a.storeRefresh(ctx, cachekey.User, s.partition, cacheentry.Refresh{RefreshToken: tr.RefreshToken, Account: acct, ATKeys: atKeys, IDToken: tr.IDToken})
 	}
 	if a.logger.Enabled(ctx, telemetry.LevelDebug) {
 		attrs := []slog.Attr{telemetry.Str("tenant", acct.TenantID)}
@@ -304,6 +411,101 @@ func (s UserSession) RemoveAccount(ctx context.Context) error {
 	return s.a.removePartition(ctx, cachekey.User, s.partition)
 }
 
+// signOutInfo returns what sign-out sends to the provider: the last ID
+// token (the id_token_hint) and the refresh token (to revoke).
+func (s UserSession) signOutInfo(ctx context.Context) (idToken, refreshToken string) {
+	if s.partition == "" {
+		return "", ""
+	}
+	rt, _ := s.a.loadRefresh(ctx, cachekey.User, s.partition)
+	return rt.IDToken, rt.RefreshToken
+}
+
+// introspect asks the provider's RFC 7662 endpoint about an opaque access
+// token, authenticating as the app, and returns the JSON answer. An
+// unreachable endpoint or a 5xx is ErrUnavailable; a refusal of the app's
+// credential is a configuration problem.
+func (a *TokenAcquirer) introspect(ctx context.Context, endpoint, token string) ([]byte, error) {
+	form := url.Values{"token": {token}, "token_type_hint": {"access_token"}}
+	h := http.Header{}
+	if err := a.authenticate(ctx, endpoint, h, form); err != nil {
+		return nil, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, strings.NewReader(form.Encode()))
+	if err != nil {
+		return nil, &oauth.TransportError{Err: err}
+	}
+	req.Header = h
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Accept", "application/json")
+	resp, err := a.http.Do(req)
+	if err != nil {
+		return nil, &oauth.TransportError{Err: err}
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	switch {
+	case err != nil:
+		return nil, &oauth.TransportError{Err: err}
+	case resp.StatusCode >= 500:
+		return nil, &oauth.TransportError{Err: fmt.Errorf("the introspection endpoint answered %d", resp.StatusCode)}
+	case resp.StatusCode != http.StatusOK:
+		return nil, &configError{"ClientCredentials", fmt.Sprintf("the introspection endpoint refused the app (status %d): the API needs a credential the provider accepts", resp.StatusCode)}
+	}
+	return body, nil
+}
+
+// pushAuthorization pushes an authorization request (RFC 9126) with the
+// app's client authentication and returns its request_uri.
+func (a *TokenAcquirer) pushAuthorization(ctx context.Context, endpoint string, q url.Values) (string, error) {
+	form := make(url.Values, len(q)+4)
+	for k, v := range q {
+		form[k] = v
+	}
+	h := http.Header{}
+	if err := a.authenticate(ctx, endpoint, h, form); err != nil {
+		return "", err
+	}
+	resp, err := oauth.Exchange(ctx, a.http, a.clock.Now, endpoint, h, form)
+	if err != nil {
+		return "", err
+	}
+	switch {
+	case resp.Error != nil:
+		return "", oauthError(resp.Error)
+	case resp.RequestURI == "":
+		return "", &OAuthError{StatusCode: http.StatusCreated, Code: "invalid_response", Description: "the PAR answer has no request_uri"}
+	}
+	return resp.RequestURI, nil
+}
+
+// revoke asks the provider to revoke a refresh token (RFC 7009), within a
+// few seconds; a failure is logged, never the user's problem: the token is
+// gone from the cache already.
+func (a *TokenAcquirer) revoke(ctx context.Context, endpoint, token string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	form := url.Values{"token": {token}, "token_type_hint": {"refresh_token"}}
+	h := http.Header{}
+	err := a.authenticate(ctx, endpoint, h, form)
+	if err == nil {
+		var resp *http.Response
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, strings.NewReader(form.Encode()))
+		req.Header = h
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		if resp, err = a.http.Do(req); err == nil {
+			io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				err = fmt.Errorf("the revocation endpoint answered %d", resp.StatusCode)
+			}
+		}
+	}
+	if err != nil {
+		a.logger.LogAttrs(ctx, telemetry.LevelWarn, "identityweb: revoking the refresh token at sign-out failed", telemetry.Str("error", oauth.Sanitize(err)))
+	}
+}
+
 // removePartition deletes a partition's refresh token and the access tokens
 // it lists.
 func (a *TokenAcquirer) removePartition(ctx context.Context, kind cachekey.Kind, partition string) error {
@@ -335,6 +537,7 @@ type tokenCall struct {
 	endpoint string
 	form     url.Values
 	userFlow bool
+	dpop     *dpopState // nil: no DPoP proof
 }
 
 // post sends the request with the library's retry policy: one retry after
@@ -398,26 +601,7 @@ func (a *TokenAcquirer) retryDelay() time.Duration {
 }
 
 func (a *TokenAcquirer) postOnce(ctx context.Context, call tokenCall) (*oauth.TokenResponse, time.Duration, error) {
-	if a.cred == nil {
-		return nil, 0, &configError{"ClientCredentials", "no client credential: add a ClientCredentials entry (a certificate), set Options.Credential, or for development ClientSecret"}
-	}
-	auth, err := a.cred.ClientAuth(ctx, certsource.AuthRequest{ClientID: a.cfg.ClientID, TokenEndpoint: call.endpoint, Now: a.clock.Now()})
-	if err != nil {
-		return nil, 0, &credentialError{err}
-	}
-	form := make(url.Values, len(call.form)+4)
-	for k, v := range call.form {
-		form[k] = v
-	}
-	form.Set("client_id", a.cfg.ClientID)
-	switch {
-	case auth.ClientAssertion != "":
-		form.Set("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
-		form.Set("client_assertion", auth.ClientAssertion)
-	case auth.ClientSecret != "":
-		form.Set("client_secret", auth.ClientSecret)
-	}
-	resp, err := oauth.Exchange(ctx, a.http, a.clock.Now, call.endpoint, form)
+	resp, err := a.exchange(ctx, call)
 	if err != nil {
 		return nil, resp.InHTTP, err
 	}
@@ -430,6 +614,83 @@ func (a *TokenAcquirer) postOnce(ctx context.Context, call tokenCall) (*oauth.To
 		return nil, resp.InHTTP, &retryAfterError{until: resp.ThrottledUntil, cause: oe}
 	}
 	return nil, resp.InHTTP, oe
+}
+
+// exchange posts a token request once, with a DPoP proof when the call
+// has one; a provider's use_dpop_nonce answer is retried once with its
+// nonce (RFC 9449 §8), never more.
+func (a *TokenAcquirer) exchange(ctx context.Context, call tokenCall) (oauth.Response, error) {
+	var spent time.Duration
+	for attempt := 0; ; attempt++ {
+		// Client authentication per attempt: a standards provider accepts
+		// each assertion (jti) once.
+		form := make(url.Values, len(call.form)+4)
+		for k, v := range call.form {
+			form[k] = v
+		}
+		header := http.Header{}
+		if err := a.authenticate(ctx, call.endpoint, header, form); err != nil {
+			return oauth.Response{InHTTP: spent}, err
+		}
+		if call.dpop != nil {
+			p, err := call.dpop.proof(http.MethodPost, call.endpoint, a.clock.Now(), "")
+			if err != nil {
+				return oauth.Response{InHTTP: spent}, &configError{"DPoPKey", err.Error()}
+			}
+			header.Set("DPoP", p)
+		}
+		resp, err := oauth.Exchange(ctx, a.http, a.clock.Now, call.endpoint, header, form)
+		resp.InHTTP += spent
+		if err != nil || call.dpop == nil {
+			return resp, err
+		}
+		fresh := call.dpop.keepNonce(call.endpoint, resp.DPoPNonce)
+		if attempt > 0 || resp.Error == nil || resp.Error.Error != "use_dpop_nonce" || !fresh {
+			return resp, nil
+		}
+		spent = resp.InHTTP
+	}
+}
+
+// authenticate adds the app's client authentication to a request to the
+// provider (token, introspection or revocation endpoint): a secret in the
+// form or in a Basic header, or a signed assertion, as the provider's
+// discovery document allows (Entra: secret in the form, PS256 assertions
+// reused while they have minutes to live; other providers: a fresh jti per
+// request, an algorithm they list).
+func (a *TokenAcquirer) authenticate(ctx context.Context, endpoint string, h http.Header, form url.Values) error {
+	if a.cred == nil {
+		return &configError{"ClientCredentials", "no client credential: add a ClientCredentials entry (a certificate), set Options.Credential, or for development ClientSecret"}
+	}
+	req := certsource.AuthRequest{ClientID: a.cfg.ClientID, TokenEndpoint: endpoint, Now: a.clock.Now()}
+	method, secretOK := certsource.SecretPost, true
+	if !a.cfg.isEntra() {
+		m, err := a.endpoints.Metadata(ctx)
+		if err != nil {
+			return err
+		}
+		req.TokenEndpoint = m.Token // an assertion's audience, whichever endpoint it is for
+		req.SigningAlgs, req.FreshAssertion = m.AuthSigningAlgs, true
+		method, secretOK = certsource.SecretMethodFor(m.AuthMethods)
+	}
+	switch a.cfg.TokenEndpointAuthMethod {
+	case authBasic:
+		method, secretOK = certsource.SecretBasic, true
+	case authPost:
+		method, secretOK = certsource.SecretPost, true
+	}
+	auth, err := a.cred.ClientAuth(ctx, req)
+	if err != nil {
+		return &credentialError{err}
+	}
+	switch {
+	case auth.ClientSecret != "" && a.cfg.TokenEndpointAuthMethod == authPrivateKeyJWT:
+		return &configError{"TokenEndpointAuthMethod", "private_key_jwt needs a certificate or key credential, not a secret"}
+	case auth.ClientSecret != "" && !secretOK:
+		return &configError{"ClientCredentials", "the provider accepts no client secret (token_endpoint_auth_methods_supported): use a certificate or key (private_key_jwt)"}
+	}
+	auth.Apply(h, form, a.cfg.ClientID, method)
+	return nil
 }
 
 // oauthError is the typed form of a token endpoint's error answer.
@@ -456,8 +717,15 @@ func (e *credentialError) Error() string {
 }
 func (e *credentialError) Unwrap() error { return e.err }
 
-// Is matches ErrUnavailable when the source is down (not when its material
-// is bad or misconfigured).
+// Is matches ErrUnavailable when the source is down, ErrConfig when its
+// material is bad or fits no algorithm the provider accepts.
 func (e *credentialError) Is(t error) bool {
-	return t == ErrUnavailable && !errors.Is(e.err, certsource.ErrBadCertificate) && !errors.Is(e.err, ErrConfig)
+	misconfigured := errors.Is(e.err, certsource.ErrBadCertificate) || errors.Is(e.err, certsource.ErrNoSigningAlgorithm) || errors.Is(e.err, ErrConfig)
+	switch t {
+	case ErrUnavailable:
+		return !misconfigured
+	case ErrConfig:
+		return misconfigured
+	}
+	return false
 }

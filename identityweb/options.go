@@ -2,10 +2,13 @@ package identityweb
 
 import (
 	"context"
+	"crypto"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
+	"strings"
 	"time"
 
 	"go.opentelemetry.io/otel/metric"
@@ -52,6 +55,18 @@ type Options struct {
 	// (TokenEvent.Background), on the goroutine that did the work. It must
 	// be fast and must not retain the event's Scopes. Default: none.
 	OnToken func(ctx context.Context, e TokenEvent)
+	// DPoP binds the tokens the app acquires to a key it holds (RFC 9449):
+	// "off", "auto" (when the provider advertises
+	// dpop_signing_alg_values_supported) or "required" (acquisition fails
+	// with ErrConfig when it does not). Bound tokens are cached apart per
+	// key, sent by DownstreamClient as "Authorization: DPoP" with a fresh
+	// proof per request, and refused by the bearer-only adapters. Entra ID
+	// does not do DPoP. Default: "off".
+	DPoP string
+	// DPoPKey signs the proofs (EC P-256, Ed25519 or RSA). Default: a key
+	// generated on first use, ES256 (EdDSA when the provider lists only
+	// that); TokenAcquirer.RotateDPoPKey replaces it.
+	DPoPKey crypto.Signer
 	// ExpiryBuffer: an access token counts as expired this long before its
 	// exp. Default: 5 minutes.
 	ExpiryBuffer time.Duration
@@ -128,6 +143,23 @@ type AppOptions struct {
 	// strips the client's own. Default: off.
 	TrustForwardedHeaders bool
 
+	// RequireDPoP makes RequireBearer accept only DPoP-bound tokens with
+	// their proof ("Authorization: DPoP" and a DPoP header, RFC 9449). By
+	// default both schemes are accepted; a DPoP-bound token presented as a
+	// bearer token is always refused.
+	RequireDPoP bool
+	// DPoPNonceKey, when set, makes RequireBearer ask DPoP clients for a
+	// server nonce (RFC 9449 §9) derived from it, changing every minute;
+	// instances behind one load balancer share the key. Default: no nonce.
+	DPoPNonceKey []byte
+
+	// PushedAuthorization: "auto" pushes the authorization request to the
+	// provider first (RFC 9126 PAR: the browser carries only a
+	// request_uri) when the provider offers it, "always" fails sign-in
+	// when it does not, "never" does not push unless the provider requires
+	// it. Default: "auto".
+	PushedAuthorization string
+
 	// OnRedirectToProvider may add authorize parameters to a sign-in
 	// (prompt, login_hint, domain_hint, acr_values, …). Parameters the
 	// protocol depends on (client_id, redirect_uri, state, nonce,
@@ -199,6 +231,8 @@ type callOptions struct {
 	force  bool
 	claims string
 	tenant string
+	params url.Values // resource and other token request parameters
+	err    error      // a bad option, reported by the call
 }
 
 type optionFunc func(*callOptions)
@@ -213,6 +247,48 @@ func WithForceRefresh() CallOption { return optionFunc(func(o *callOptions) { o.
 // read; the new token then replaces the cached one.
 func WithClaims(claims string) CallOption {
 	return optionFunc(func(o *callOptions) { o.claims = claims })
+}
+
+// WithResource asks for a token for an RFC 8707 resource indicator (an
+// absolute URI: the API's audience), as standards providers need; Entra ID
+// names the resource in the scopes instead. Tokens for different resources
+// are cached apart.
+func WithResource(resource string) CallOption {
+	return optionFunc(func(o *callOptions) {
+		u, err := url.Parse(resource)
+		if err != nil || !u.IsAbs() || u.Fragment != "" {
+			o.err = &configError{"WithResource", "must be an absolute URI without a fragment (RFC 8707)"}
+			return
+		}
+		o.addParam("resource", resource)
+	})
+}
+
+// WithTokenParameter adds a parameter to the token request, for providers
+// that need one beyond the standards (Auth0's "audience", for example).
+// Parameters the protocol sets itself (grant_type, scope, client_id,
+// assertions, codes, tokens) are refused. Tokens asked for with different
+// parameters are cached apart.
+func WithTokenParameter(name, value string) CallOption {
+	return optionFunc(func(o *callOptions) {
+		if reservedParams[strings.ToLower(name)] || name == "" {
+			o.err = &configError{"WithTokenParameter", "cannot set " + strconv.Quote(name) + ": the protocol sets it"}
+			return
+		}
+		o.addParam(name, value)
+	})
+}
+
+var reservedParams = map[string]bool{"grant_type": true, "scope": true, "client_id": true, "client_secret": true,
+	"client_assertion": true, "client_assertion_type": true, "code": true, "code_verifier": true, "redirect_uri": true,
+	"refresh_token": true, "assertion": true, "subject_token": true, "subject_token_type": true,
+	"requested_token_use": true, "claims": true}
+
+func (o *callOptions) addParam(k, v string) {
+	if o.params == nil {
+		o.params = url.Values{}
+	}
+	o.params.Add(k, v)
 }
 
 // WithTenant acquires in another tenant than Config.TenantID (multi-tenant

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/identityweb/go-identityweb/internal/discovery"
 	"github.com/identityweb/go-identityweb/internal/telemetry"
 	"github.com/identityweb/go-identityweb/session"
 )
@@ -46,10 +47,18 @@ func (a *App) startSignIn(w http.ResponseWriter, r *http.Request, ret string, sc
 	p := pendingSignIn{Verifier: session.RandomToken() + session.RandomToken()[:11], Nonce: session.RandomToken(),
 		Return: ret, Scopes: scopes, Claims: claims, Created: a.acq.clock.Now()}
 	state := session.RandomToken()
-	a.putPending(w, r, state, &p)
 	q := url.Values{}
+	if !a.cfg.isEntra() {
+		// OpenID Connect Core §11: a refresh token (offline_access) is issued
+		// when the user consented to it; standards providers ask for
+		// prompt=consent (oidc-provider ignores offline_access without it).
+		q.Set("prompt", "consent")
+	}
 	if a.opts.OnRedirectToProvider != nil {
 		a.opts.OnRedirectToProvider(r, q)
+	}
+	if len(a.cfg.Resources) > 0 {
+		q["resource"] = append([]string(nil), a.cfg.Resources...)
 	}
 	scope := append(append([]string{"openid", "profile", "offline_access"}, a.cfg.Scopes...), scopes...)
 	for k, v := range map[string]string{
@@ -62,11 +71,34 @@ func (a *App) startSignIn(w http.ResponseWriter, r *http.Request, ret string, sc
 	if claims != "" {
 		q.Set("claims", claims)
 	}
+	if a.usePAR(m) {
+		uri, err := a.acq.pushAuthorization(ctx, m.PAR, q)
+		if err != nil {
+			a.acq.logger.LogAttrs(ctx, telemetry.LevelWarn, "identityweb: cannot start sign-in: the pushed authorization request failed", telemetry.Err(err))
+			a.fail(w, r, http.StatusServiceUnavailable, "Sign-in is unavailable right now. Try again in a moment.")
+			return
+		}
+		q = url.Values{"client_id": {a.cfg.ClientID}, "request_uri": {uri}}
+	}
 	sep := "?"
 	if strings.Contains(m.Authorization, "?") {
 		sep = "&"
 	}
+	a.putPending(w, r, state, &p)
 	http.Redirect(w, r, m.Authorization+sep+q.Encode(), http.StatusFound)
+}
+
+// usePAR says whether sign-in pushes its request first (RFC 9126):
+// always when the provider requires it, else as AppOptions.PushedAuthorization
+// says (by default when the provider offers it).
+func (a *App) usePAR(m *discovery.Metadata) bool {
+	switch {
+	case m.PAR == "":
+		return false
+	case m.RequirePAR:
+		return true
+	}
+	return a.opts.PushedAuthorization != "never"
 }
 
 // publicURL is the app's external base URL for r (no trailing slash).
@@ -184,6 +216,9 @@ func (a *App) completeSignIn(w http.ResponseWriter, r *http.Request) (string, er
 	if !ok {
 		return "", &signInError{status: http.StatusBadRequest, msg: "This sign-in link has expired or was already used. Sign in again."}
 	}
+	if err := a.checkResponseIssuer(ctx, q); err != nil {
+		return "", err
+	}
 	if e := q.Get("error"); e != "" {
 		cause := errors.New("the provider answered " + shorten(e))
 		if e == "access_denied" {
@@ -242,6 +277,29 @@ func (a *App) completeSignIn(w http.ResponseWriter, r *http.Request) (string, er
 	return p.Return, nil
 }
 
+// checkResponseIssuer applies RFC 9207 against mix-up attacks: the
+// authorization response's iss must name the provider this sign-in went
+// to, and must be there when the provider says it always sends it.
+func (a *App) checkResponseIssuer(ctx context.Context, q url.Values) error {
+	iss, present := q.Get("iss"), q.Has("iss")
+	if !present && a.cfg.isEntra() {
+		return nil // Entra does not send iss (and cannot be mixed up with itself by name)
+	}
+	m, err := a.acq.endpoints.Metadata(ctx)
+	if err != nil {
+		return &signInError{status: http.StatusServiceUnavailable, msg: "Sign-in could not be completed. Try again.", cause: err}
+	}
+	switch {
+	case !present && m.IssParameter:
+		return &signInError{status: http.StatusBadRequest, msg: "The sign-in answer did not say which provider sent it. Sign in again.",
+			cause: errors.New("RFC 9207: the provider advertises the iss parameter and the response has none")}
+	case present && iss != m.Issuer && !strings.Contains(m.Issuer, "{tenantid}"):
+		return &signInError{status: http.StatusBadRequest, msg: "The sign-in answer came from another identity provider. Sign in again.",
+			cause: errors.New("RFC 9207: the response's iss names another issuer (mix-up)")}
+	}
+	return nil
+}
+
 func (a *App) signOut(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", "POST")
@@ -260,16 +318,26 @@ func (a *App) signOut(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	acct, _ := a.sessions.Account(ctx)
-	if err := a.acq.Session(a.sessions.Key(ctx)).RemoveAccount(ctx); err != nil {
+	us := a.acq.Session(a.sessions.Key(ctx))
+	idToken, refreshToken := us.signOutInfo(ctx)
+	if err := us.RemoveAccount(ctx); err != nil {
 		a.acq.logger.LogAttrs(ctx, telemetry.LevelWarn, "identityweb: removing the account from the token cache failed", telemetry.Err(err))
 	}
 	a.sessions.SignOut(ctx)
+	m, err := a.acq.endpoints.Metadata(ctx)
+	if err == nil && m.Revocation != "" && refreshToken != "" {
+		a.acq.revoke(ctx, m.Revocation, refreshToken) // RFC 7009: the refresh token dies at the provider too
+	}
 	if a.opts.OnSignedOut != nil {
 		a.opts.OnSignedOut(r, acct)
 	}
 	target := a.opts.SignedOutRedirect
-	if m, err := a.acq.endpoints.Metadata(ctx); err == nil && m.EndSession != "" {
-		q := url.Values{"post_logout_redirect_uri": {a.publicURL(r) + a.cfg.SignedOutCallbackPath}, "client_id": {a.cfg.ClientID}}
+	if err == nil && m.EndSession != "" { // RP-Initiated Logout 1.0
+		q := url.Values{"post_logout_redirect_uri": {a.publicURL(r) + a.cfg.SignedOutCallbackPath},
+			"client_id": {a.cfg.ClientID}, "state": {session.RandomToken()}}
+		if idToken != "" {
+			q.Set("id_token_hint", idToken)
+		}
 		target = m.EndSession + "?" + q.Encode()
 	}
 	http.Redirect(w, r, target, http.StatusFound)

@@ -2,6 +2,9 @@ package identityweb_test
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -12,6 +15,7 @@ import (
 
 	"github.com/identityweb/go-identityweb/identityweb"
 	iwt "github.com/identityweb/go-identityweb/identityweb/identitywebtest"
+	"github.com/identityweb/go-identityweb/internal/dpop"
 )
 
 var okHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(204) })
@@ -122,3 +126,67 @@ type discardWriter struct{}
 func (discardWriter) Header() http.Header         { return http.Header{} }
 func (discardWriter) Write(b []byte) (int, error) { return io.Discard.Write(b) }
 func (discardWriter) WriteHeader(int)             {}
+
+// BenchmarkDPoP measures what DPoP costs per request: making a proof (the
+// client, ES256), verifying one, and RequireBearer in DPoP mode with the
+// validated-token cache, next to the bearer path (requirebearer-cache in
+// BenchmarkBearer) on the same token shape.
+func BenchmarkDPoP(b *testing.B) {
+	op := newFakeOP(b)
+	now := time.Now()
+	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	signer, _ := dpop.NewSigner(k)
+	claims := op.claims(now)
+	claims["cnf"] = map[string]string{"jkt": signer.JKT()}
+	tok := op.sign(b, "k1", claims)
+	const origin = "https://api.example"
+	b.Run("proof-create", func(b *testing.B) {
+		b.ReportAllocs()
+		for i := 0; i < b.N; i++ {
+			if _, err := signer.Proof("GET", origin+"/api", now, "", tok); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("proof-verify", func(b *testing.B) {
+		p, _ := signer.Proof("GET", origin+"/api", now, "", tok)
+		check := dpop.Check{Method: "GET", URL: origin + "/api", Now: now, MaxAge: time.Minute, MaxSkew: time.Minute, Algs: dpop.Algorithms, AccessToken: tok}
+		b.ReportAllocs()
+		for i := 0; i < b.N; i++ {
+			if _, err := dpop.Verify(p, check); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("requirebearer-dpop-cache", func(b *testing.B) {
+		app, _ := identityweb.New(identityweb.Config{Authority: op.srv.URL, ClientID: "api-client"},
+			identityweb.AppOptions{Options: identityweb.Options{HTTPClient: op.srv.Client(), Logger: quiet()},
+				PublicURL: func(*http.Request) string { return origin }})
+		h := app.RequireBearer(identityweb.RequireScopes("read"))(okHandler)
+		// Proofs are single-use: they are made ahead, outside the timing.
+		proofs := make([]string, b.N+1)
+		for i := range proofs {
+			proofs[i], _ = signer.Proof("GET", origin+"/api", now, "", tok)
+		}
+		req := func(p string) *http.Request {
+			r := httptest.NewRequest(http.MethodGet, origin+"/api", nil)
+			r.Header.Set("Authorization", "DPoP "+tok)
+			r.Header.Set("DPoP", p)
+			return r
+		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req(proofs[b.N]))
+		if w.Code != 204 {
+			b.Fatalf("status %d: %s", w.Code, w.Body)
+		}
+		reqs := make([]*http.Request, b.N)
+		for i := range reqs {
+			reqs[i] = req(proofs[i])
+		}
+		b.ReportAllocs()
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			h.ServeHTTP(discardWriter{}, reqs[i])
+		}
+	})
+}

@@ -21,6 +21,7 @@ type App struct {
 	accessTokens *validator
 	signInKeys   *cachestore.KeyRing // seal pending sign-ins
 	opts         AppOptions
+	replay       cachestore.Adder // DPoP proof ids seen (jti)
 }
 
 // New builds an App; cfg is validated as for NewTokenAcquirer. It does no
@@ -43,6 +44,13 @@ func New(cfg Config, opts AppOptions) (*App, error) {
 	if opts.ValidatedTokenCache == 0 {
 		opts.ValidatedTokenCache = 10_000
 	}
+	switch opts.PushedAuthorization {
+	case "":
+		opts.PushedAuthorization = "auto"
+	case "auto", "always", "never":
+	default:
+		return nil, &configError{"PushedAuthorization", `must be "auto", "always" or "never"`}
+	}
 	if opts.ErrorPage == nil {
 		opts.ErrorPage = defaultErrorPage
 	}
@@ -52,6 +60,11 @@ func New(cfg Config, opts AppOptions) (*App, error) {
 	}
 	opts.Options = acq.opts
 	a := &App{acq: acq, cfg: &acq.cfg, sessions: opts.Sessions, signInKeys: signInKeys(&opts), opts: opts}
+	if ad, ok := acq.cache.(cachestore.Adder); ok { // shared by every instance when the cache is
+		a.replay = ad
+	} else {
+		a.replay = cachestore.NewMemory(cachestore.MemoryOptions{Clock: acq.clock, MaxBytes: 16 << 20})
+	}
 	var validated *verifiedCache
 	if opts.ValidatedTokenCache > 0 {
 		validated = newVerifiedCache(opts.ValidatedTokenCache)
@@ -66,6 +79,7 @@ func New(cfg Config, opts AppOptions) (*App, error) {
 	a.idTokens = newValidator(acq.endpoints, a.cfg, ks, acq.clock, []string{a.cfg.ClientID}, nil, true)
 	a.accessTokens = newValidator(acq.endpoints, a.cfg, ks, acq.clock, a.cfg.Audiences, validated, false)
 	a.accessTokens.acl = opts.AllowWebAPIToBeAuthorizedByACL
+	a.accessTokens.introspect = acq.introspect
 	return a, nil
 }
 

@@ -2,6 +2,9 @@ package redisstore_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -197,4 +200,130 @@ func TestPubSubResubscribes(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("onResubscribe not called after Redis came back")
 	}
+}
+
+func TestNewWarnsWithoutContextDeadlines(t *testing.T) {
+	var buf strings.Builder
+	logger := slog.New(slog.NewTextHandler(&buf, nil))
+	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})
+	defer rdb.Close()
+	redisstore.New(rdb, redisstore.Options{Logger: logger})
+	if !strings.Contains(buf.String(), "ContextTimeoutEnabled") {
+		t.Fatalf("no warning for a client that ignores deadlines: %q", buf.String())
+	}
+	buf.Reset()
+	ok := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", ContextTimeoutEnabled: true})
+	defer ok.Close()
+	redisstore.New(ok, redisstore.Options{Logger: logger})
+	if buf.Len() != 0 {
+		t.Fatalf("warning for a well-configured client: %q", buf.String())
+	}
+}
+
+func TestNewFromURLKinds(t *testing.T) {
+	for _, tc := range []struct {
+		url  string
+		kind string
+	}{
+		{"redis://127.0.0.1:1/3", "*redis.Client"},
+		{"rediss://user:pw@127.0.0.1:1", "*redis.Client"},
+		{"redis://127.0.0.1:1?master_name=mymaster&addr=127.0.0.1:2", "*redis.Client"}, // Sentinel failover client
+		{"redis://127.0.0.1:1?addr=127.0.0.1:2&addr=127.0.0.1:3", "*redis.ClusterClient"},
+	} {
+		s, err := redisstore.NewFromURL(tc.url, redisstore.Options{})
+		if err != nil {
+			t.Fatalf("%s: %v", tc.url, err)
+		}
+		if got := fmt.Sprintf("%T", s.Client()); got != tc.kind {
+			t.Errorf("%s gave %s, want %s", tc.url, got, tc.kind)
+		}
+		s.Close()
+	}
+	// Bad input is an error, never a panic.
+	for _, bad := range []string{"", "mysql://nope", "redis://[::1", "redis://h:1/notadb", "redis://h:1?unknown_param=1",
+		"redis://h:1?master_name=m&read_timeout=x", "redis://h:1?addr=h:2&pool_size=-x", "\x00", "redis://%zz"} {
+		if s, err := redisstore.NewFromURL(bad, redisstore.Options{}); err == nil {
+			s.Close()
+			t.Errorf("%q was accepted", bad)
+		}
+	}
+}
+
+func FuzzNewFromURL(f *testing.F) {
+	f.Add("redis://127.0.0.1:1/0")
+	f.Add("redis://127.0.0.1:1?master_name=m&addr=127.0.0.1:2")
+	f.Add("redis://127.0.0.1:1?addr=127.0.0.1:2")
+	f.Fuzz(func(t *testing.T, u string) {
+		if s, err := redisstore.NewFromURL(u, redisstore.Options{Logger: discard()}); err == nil {
+			s.Close()
+		}
+	})
+}
+
+func TestLockHeld(t *testing.T) {
+	srv := redistest.Start(t)
+	s := single(t, srv)
+	ctx := context.Background()
+	u, err := s.Lock(ctx, "held", time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := u.(cachestore.Lease)
+	if err := l.Held(ctx); err != nil {
+		t.Fatalf("Held right after Lock = %v", err)
+	}
+	// The lease is renewed: still held after two lease lengths.
+	time.Sleep(2 * time.Second)
+	if err := l.Held(ctx); err != nil {
+		t.Fatalf("Held after 2 leases = %v", err)
+	}
+	// Another holder now has it (the lease was lost, e.g. in a failover).
+	keys, _ := redistest.Do(srv.Addr, "KEYS", "*lock:held")
+	redistest.Do(srv.Addr, "SET", strings.TrimSpace(keys), "someone-else", "PX", "10000")
+	if err := l.Held(ctx); !errors.Is(err, cachestore.ErrLockLost) {
+		t.Fatalf("Held after losing the lock = %v", err)
+	}
+	u.Unlock(ctx)
+	redistest.CheckTTLs(t, srv.Addr)
+}
+
+// A subscription whose connection goes silent (Redis or the network
+// hangs: no error, no bytes) is found out by its PING and replaced, and
+// onResubscribe tells the caller that messages may have been missed.
+func TestSubscriptionDetectsSilence(t *testing.T) {
+	srv := redistest.Start(t)
+	link := redistest.StartProxy(t, srv.Addr)
+	rdb := redis.NewClient(&redis.Options{Addr: link.Addr, ContextTimeoutEnabled: true})
+	t.Cleanup(func() { rdb.Close() })
+	s := redisstore.New(rdb, redisstore.Options{Prefix: "silent:", HealthCheck: 100 * time.Millisecond})
+	direct := single(t, srv)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	msgs := make(chan string, 100)
+	resub := make(chan struct{}, 10)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s.Subscribe(ctx, func(b []byte) { msgs <- string(b) }, func() { resub <- struct{}{} })
+	}()
+	pub := redisstore.New(direct.Client(), redisstore.Options{Prefix: "silent:"})
+	eventually(t, 10*time.Second, "the subscription", func() bool {
+		pub.Publish(ctx, []byte("hello"))
+		select {
+		case <-msgs:
+			return true
+		case <-time.After(20 * time.Millisecond):
+			return false
+		}
+	})
+	link.SetMode(redistest.Stall)
+	time.Sleep(500 * time.Millisecond) // several health checks go unanswered
+	link.SetMode(redistest.Pass)
+	select {
+	case <-resub:
+	case <-time.After(10 * time.Second):
+		t.Fatal("a silent subscription was not replaced")
+	}
+	cancel()
+	<-done
 }

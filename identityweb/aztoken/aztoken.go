@@ -12,6 +12,8 @@ package aztoken
 
 import (
 	"context"
+	"errors"
+	"strings"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
@@ -53,6 +55,9 @@ func (c *Credential) GetToken(ctx context.Context, o policy.TokenRequestOptions)
 	res, err := c.app.Token(ctx, c.opts.As, o.Scopes, call...)
 	if err != nil {
 		return azcore.AccessToken{}, err
+	}
+	if strings.EqualFold(res.TokenType, "DPoP") { // the SDK would send it as a bearer token
+		return azcore.AccessToken{}, errors.New("aztoken: the token is DPoP-bound; Azure SDK clients send bearer tokens only: turn identityweb's DPoP off for this app")
 	}
 	return azcore.AccessToken{Token: res.AccessToken, ExpiresOn: res.ExpiresOn, RefreshOn: res.RefreshOn}, nil
 }

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"time"
 )
 
 // Browser drives the provider's sign-in and consent pages over HTTP the way
@@ -22,15 +23,108 @@ type Browser struct {
 	Client *http.Client
 	// ConsentShown lists the scopes the last consent page asked for.
 	ConsentShown []string
+
+	// Username is the account Get and PostForm sign in as on the
+	// provider's page.
+	Username string
+	// Password is typed with Username, for an account that has one.
+	Password string
+	// DeclineConsent makes Get and PostForm cancel the provider's consent
+	// page rather than accept it.
+	DeclineConsent bool
 }
 
 // NewBrowser returns a Browser for s.
-func (s *Server) NewBrowser() *Browser {
+func (s *Server) NewBrowser() *Browser { return newBrowser(s.Client()) }
+
+// NewBrowser returns a Browser for l, and for the apps that sign in
+// through it.
+func (l *Local) NewBrowser() *Browser { return newBrowser(l.Client()) }
+
+// NewBrowser returns a Browser that sends its requests through a copy of c
+// (nil: a plain client with a 30 s timeout, enough for a provider on
+// http://localhost), given its own cookie jar and stopping at redirects.
+func NewBrowser(c *http.Client) *Browser {
+	if c == nil {
+		c = &http.Client{Timeout: 30 * time.Second}
+	}
+	cp := *c
+	return newBrowser(&cp)
+}
+
+func newBrowser(c *http.Client) *Browser {
 	jar, _ := cookiejar.New(nil)
-	c := s.Client()
 	c.Jar = jar
 	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	return &Browser{Client: c}
+}
+
+// maxHops bounds the redirects and provider pages of one Get or PostForm.
+const maxHops = 20
+
+// Get opens target — usually a page of an app that signs in through the
+// provider — as a person with a browser would: it follows redirects, signs
+// in on the provider's page as b.Username, accepts consent (or cancels it
+// with b.DeclineConsent), submits form_post answers, and returns the first
+// page that is neither a redirect nor one of the provider's sign-in pages,
+// with its body.
+func (b *Browser) Get(target string) (*http.Response, string, error) {
+	return b.browse(http.MethodGet, target, nil)
+}
+
+// PostForm submits a form to target (a sign-out button, say) and goes on as
+// Get does.
+func (b *Browser) PostForm(target string, form url.Values) (*http.Response, string, error) {
+	return b.browse(http.MethodPost, target, form)
+}
+
+func (b *Browser) browse(method, target string, form url.Values) (*http.Response, string, error) {
+	resp, body, err := b.do(method, target, form)
+	for hop := 0; hop < maxHops; hop++ {
+		if err != nil {
+			return nil, "", err
+		}
+		var next *url.URL
+		if loc := resp.Header.Get("Location"); loc != "" && resp.StatusCode >= 300 && resp.StatusCode < 400 {
+			if next, err = resp.Request.URL.Parse(loc); err != nil {
+				return nil, "", err
+			}
+			resp, body, err = b.do(http.MethodGet, next.String(), nil)
+			continue
+		}
+		switch {
+		case strings.Contains(body, `id="signin-submit"`):
+			if m := reError.FindStringSubmatch(body); m != nil && resp.Request.Method == http.MethodPost {
+				return resp, body, fmt.Errorf("%w: %s", ErrNoRedirect, html.UnescapeString(m[1]))
+			}
+			resp, body, err = b.do(http.MethodPost, b.abs(resp, "login"),
+				url.Values{"tx": {txOf(body)}, "username": {b.Username}, "password": {b.Password}})
+		case strings.Contains(body, `id="consent-accept"`):
+			b.ConsentShown = nil
+			for _, m := range reScope.FindAllStringSubmatch(body, -1) {
+				b.ConsentShown = append(b.ConsentShown, html.UnescapeString(m[1]))
+			}
+			decision := "accept"
+			if b.DeclineConsent {
+				decision = "cancel"
+			}
+			resp, body, err = b.do(http.MethodPost, b.abs(resp, "consent"), url.Values{"tx": {txOf(body)}, "decision": {decision}})
+		case strings.Contains(body, "document.forms[0].submit()"):
+			back, ferr := formPostResult(body)
+			if ferr != nil {
+				return nil, "", ferr
+			}
+			fields := back.Query()
+			back.RawQuery = ""
+			resp, body, err = b.do(http.MethodPost, back.String(), fields)
+		default:
+			return resp, body, nil
+		}
+	}
+	if err != nil {
+		return nil, "", err
+	}
+	return nil, "", fmt.Errorf("identitywebtest: more than %d redirects and pages from %s", maxHops, target)
 }
 
 // ErrNoRedirect is returned when the provider answered with a page where a
@@ -39,7 +133,7 @@ var ErrNoRedirect = errors.New("identitywebtest: the provider did not redirect b
 
 var (
 	reTx      = regexp.MustCompile(`name="tx" value="([^"]+)"`)
-	reScope   = regexp.MustCompile(`<li><code>([^<]+)</code></li>`)
+	reScope   = regexp.MustCompile(`<li data-scope="([^"]+)">`)
 	reError   = regexp.MustCompile(`class="error"[^>]*>([^<]+)<`)
 	reFormIn  = regexp.MustCompile(`<input type="hidden" name="([^"]+)" value="([^"]*)">`)
 	reFormAct = regexp.MustCompile(`<form method="post" action="([^"]+)">`)

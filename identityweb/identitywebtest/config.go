@@ -12,6 +12,7 @@ import (
 // registrations. It is read from JSON (see LoadConfig) with the field names
 // in the json tags. The zero Config is not valid; DefaultConfig is.
 type Config struct {
+	// Tenants are the directories served.
 	Tenants []Tenant `json:"tenants"`
 }
 
@@ -22,8 +23,10 @@ type Tenant struct {
 	// Domain is a verified domain name, usable in place of the id in URLs.
 	Domain string `json:"domain"`
 	// Name is shown on the sign-in page.
-	Name    string   `json:"name"`
-	Users   []User   `json:"users"`
+	Name string `json:"name"`
+	// Users can sign in to the tenant's apps.
+	Users []User `json:"users"`
+	// Clients are the app registrations of the tenant.
 	Clients []Client `json:"clients"`
 }
 
@@ -45,8 +48,10 @@ type User struct {
 
 // Client is an app registration.
 type Client struct {
+	// ClientID is the application (client) id, a GUID.
 	ClientID string `json:"clientId"`
-	Name     string `json:"name"`
+	// Name is shown on the sign-in and consent pages.
+	Name string `json:"name"`
 	// ObjectID is the service principal's object id, the "oid" of its app
 	// tokens. Default: derived from the client id.
 	ObjectID string `json:"objectId,omitempty"`
@@ -87,7 +92,10 @@ type Client struct {
 // FederatedCredential trusts tokens of Issuer for Subject as client
 // assertions, as Entra's federated identity credentials do.
 type FederatedCredential struct {
-	Issuer  string `json:"issuer"`
+	// Issuer is the issuer ("iss") of the trusted tokens; their keys are
+	// found through its OpenID discovery document.
+	Issuer string `json:"issuer"`
+	// Subject is the "sub" the trusted tokens must carry.
 	Subject string `json:"subject"`
 	// Audience the token must carry. Default: "api://AzureADTokenExchange".
 	Audience string `json:"audience,omitempty"`
@@ -95,7 +103,9 @@ type FederatedCredential struct {
 
 // Secret is a client secret with an optional expiry.
 type Secret struct {
-	Value     string    `json:"value"`
+	// Value is the secret.
+	Value string `json:"value"`
+	// ExpiresAt, when set, is when the secret stops working.
 	ExpiresAt time.Time `json:"expiresAt,omitzero"`
 }
 
@@ -105,8 +115,9 @@ type Permission struct {
 	Resource string `json:"resource"`
 	// Scopes are delegated permissions; with AdminConsented every user counts
 	// as having consented to them.
-	Scopes         []string `json:"scopes,omitempty"`
-	AdminConsented bool     `json:"adminConsented,omitempty"`
+	Scopes []string `json:"scopes,omitempty"`
+	// AdminConsented grants Scopes to every user: no consent page.
+	AdminConsented bool `json:"adminConsented,omitempty"`
 	// Roles are application permissions (granted: they appear in app tokens).
 	Roles []string `json:"roles,omitempty"`
 }

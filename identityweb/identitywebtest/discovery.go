@@ -45,6 +45,10 @@ func (p *Provider) serveDiscovery(w http.ResponseWriter, r *http.Request, rc *re
 		issuer = rc.issuer(rc.tenant.ID)
 	}
 	base := rc.base + "/" + rc.tenantSeg
+	grants := []string{"authorization_code", "refresh_token", "client_credentials", GrantJWTBearer, GrantTokenExchange}
+	if p.opts.DevelopmentPasswordGrant {
+		grants = append(grants, "password")
+	}
 	writeJSON(w, http.StatusOK, discoveryDoc{
 		TokenEndpoint:                 base + "/oauth2/v2.0/token",
 		TokenEndpointAuthMethods:      []string{"client_secret_post", "private_key_jwt", "client_secret_basic"},
@@ -61,7 +65,7 @@ func (p *Provider) serveDiscovery(w http.ResponseWriter, r *http.Request, rc *re
 		FrontchannelLogoutSupported:   true,
 		EndSessionEndpoint:            base + "/oauth2/v2.0/logout",
 		ClaimsSupported:               []string{"sub", "iss", "aud", "exp", "iat", "nbf", "auth_time", "nonce", "name", "preferred_username", "oid", "tid", "ver", "acrs"},
-		GrantTypesSupported:           []string{"authorization_code", "refresh_token", "client_credentials", GrantJWTBearer, GrantTokenExchange},
+		GrantTypesSupported:           grants,
 		CodeChallengeMethodsSupported: []string{"S256", "plain"},
 		ClaimsParameterSupported:      true,
 		CloudInstanceName:             "identitywebtest",

@@ -11,6 +11,13 @@
 //	// The built-in configuration (DefaultConfig) has one tenant, a web app,
 //	// a web API, a daemon and two users; see the constants.
 //
+// For samples and local development, StartLocal serves it on a fixed
+// loopback address over plain HTTP (HTTPS on request), where a browser
+// reaches it without a certificate warning:
+//
+//	idp, err := identitywebtest.StartLocal("localhost:5311", identitywebtest.LocalOptions{})
+//	// identityweb.Config{Instance: idp.URL + "/", TenantID: identitywebtest.DefaultTenantID, …}
+//
 // As a program, "go run ./samples/devidp" serves it for the samples.
 //
 // # Endpoints (per tenant: an id, a domain, "common" or "organizations")
@@ -32,7 +39,9 @@
 // client credentials ("{resource}/.default", app roles in "roles");
 // on-behalf-of (GrantJWTBearer with requested_token_use=on_behalf_of) and RFC
 // 8693 token exchange (GrantTokenExchange), both validating the incoming
-// token's signature, audience and lifetime.
+// token's signature, audience and lifetime. For development only, and when
+// Options.DevelopmentPasswordGrant is set, the password grant gives a shell
+// a user's token without a browser.
 //
 // Clients authenticate with client_secret_post, client_secret_basic or
 // private_key_jwt (PS256 or RS256; the certificate named by x5t#S256, x5t or

@@ -10,19 +10,19 @@ import (
 // RequestRecord is one request the provider received. It never holds a
 // credential, code or token.
 type RequestRecord struct {
-	Time          time.Time
-	Method        string
-	Path          string
-	Endpoint      string // discovery, keys, authorize, login, consent, token, logout, index, outage
-	Tenant        string // as written in the path
-	GrantType     string // for token requests
-	ClientID      string
-	Scope         string
-	Status        int    // HTTP status; -1 when the connection was dropped
-	Error         string // OAuth error code, if any
-	ErrorCode     int    // AADSTS code, if any
-	CorrelationID string
-	Injected      bool // the answer was an injected fault
+	Time          time.Time // when it arrived, by the provider's clock
+	Method        string    // the HTTP method
+	Path          string    // the URL path
+	Endpoint      string    // discovery, keys, authorize, login, consent, token, logout, index, outage
+	Tenant        string    // as written in the path
+	GrantType     string    // for token requests
+	ClientID      string    // the client_id sent or authenticated, truncated
+	Scope         string    // the scope asked for, truncated
+	Status        int       // HTTP status; -1 when the connection was dropped
+	Error         string    // OAuth error code, if any
+	ErrorCode     int       // AADSTS code, if any
+	CorrelationID string    // the client-request-id sent, or the one the provider made
+	Injected      bool      // the answer was an injected fault
 	// RefreshTokenReused: a refresh token was presented after it had been redeemed.
 	RefreshTokenReused bool
 	// Credential is how the client authenticated: "secret", "certificate

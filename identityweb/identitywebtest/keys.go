@@ -119,8 +119,8 @@ func selfSign(key any, cn string, hosts []string, notBefore time.Time, lifetime 
 // Certificate is a certificate and its private key, as a client would hold
 // them to sign private_key_jwt assertions.
 type Certificate struct {
-	Cert *x509.Certificate
-	Key  *rsa.PrivateKey
+	Cert *x509.Certificate // the certificate, to register with a client
+	Key  *rsa.PrivateKey   // its private key, to sign assertions
 }
 
 // CertificatePEM returns the certificate in PEM, the form Client.Certificates takes.

@@ -22,7 +22,8 @@ button{font:inherit;padding:.5rem 1rem;border:1px solid #8a8886;background:#fff;
 button.primary{background:#0067b8;color:#fff;border-color:#0067b8}
 .user{display:block;width:100%;text-align:left;margin:.4rem 0}
 input{font:inherit;padding:.4rem;width:100%;box-sizing:border-box;margin:.2rem 0 .6rem}
-.error{color:#a80000;background:#fde7e9;padding:.6rem}code{word-break:break-all}
+.error{color:#a80000;background:#fde7e9;padding:.6rem}code{overflow-wrap:break-word}
+.scopes{padding-left:1.2rem}.scopes li{margin:.5rem 0}.scopes code{font-size:.8rem;color:#605e5c}
 table{border-collapse:collapse}td,th{text-align:left;padding:.2rem .6rem .2rem 0;vertical-align:top}
 </style></head><body><main>{{end}}
 {{define "foot"}}<p class="muted">identityweb development identity provider — not for production.</p></main></body></html>{{end}}
@@ -45,7 +46,8 @@ table{border-collapse:collapse}td,th{text-align:left;padding:.2rem .6rem .2rem 0
 {{define "consent"}}{{template "head" .}}
 <h1>Permissions requested</h1>
 <p><strong id="app-name">{{.App}}</strong> would like to:</p>
-<ul id="consent-scopes">{{range .Scopes}}<li><code>{{.}}</code></li>{{end}}</ul>
+<ul id="consent-scopes" class="scopes">{{range .Scopes}}<li data-scope="{{.Full}}"><strong>{{.Name}}</strong>{{if .API}} <span class="muted">· {{.API}}</span>{{end}}
+{{if .Prefix}}<br><code>{{.Prefix}}<wbr>{{.Name}}</code>{{end}}</li>{{end}}</ul>
 <p class="muted">Signed in as {{.User}}</p>
 <form method="post" action="{{.ConsentURL}}"><input type="hidden" name="tx" value="{{.TxID}}">
 <button class="primary" type="submit" name="decision" value="accept" id="consent-accept">Accept</button>
@@ -115,21 +117,31 @@ func (p *Provider) signInPage(w http.ResponseWriter, rc *requestContext, tx *aut
 	})
 }
 
+// pageScope is a permission on the consent page: its name, the API that
+// exposes it, and the full scope string; the page lets a long scope wrap
+// after the resource's "/" rather than inside a word.
+type pageScope struct{ Full, Prefix, Name, API string }
+
+func newPageScope(res *clientState, name string) pageScope {
+	full := fullScope(res, name)
+	return pageScope{Full: full, Prefix: strings.TrimSuffix(full, name), Name: name, API: res.Name}
+}
+
 func (p *Provider) consentPage(w http.ResponseWriter, rc *requestContext, tx *authTx) {
-	var scopes []string
+	var scopes []pageScope
 	for i, names := range p.missingConsent(tx) {
 		for _, n := range names {
-			scopes = append(scopes, fullScope(tx.scopes.groups[i].res, n))
+			scopes = append(scopes, newPageScope(tx.scopes.groups[i].res, n))
 		}
 	}
 	if len(scopes) == 0 { // prompt=consent: show everything asked for
 		for _, g := range tx.scopes.groups {
 			for _, n := range g.names {
-				scopes = append(scopes, fullScope(g.res, n))
+				scopes = append(scopes, newPageScope(g.res, n))
 			}
 		}
 	}
-	sort.Strings(scopes)
+	sort.Slice(scopes, func(i, j int) bool { return scopes[i].Full < scopes[j].Full })
 	render(w, http.StatusOK, "consent", map[string]any{
 		"Title": "Permissions requested", "App": tx.client.Name, "Scopes": scopes, "User": tx.user.Username,
 		"TxID": tx.id, "ConsentURL": "/" + url.PathEscape(tx.tenantSeg) + "/consent",

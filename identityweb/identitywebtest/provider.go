@@ -49,6 +49,14 @@ type Options struct {
 	// endpoint without showing a page, consenting to what is asked (unless
 	// prompt=none), as a person clicking through would. For tests.
 	AutoSignIn string
+	// DevelopmentPasswordGrant enables grant_type=password (resource owner
+	// password credentials) at the token endpoint, so that a user's token
+	// can be had from a shell (curl) without a browser. Development only:
+	// never a production pattern, and off by default, as the grant is
+	// refused by Entra for most accounts. Users without a password are
+	// accepted with an empty one; consent must have been given (GrantConsent
+	// or User.Consented).
+	DevelopmentPasswordGrant bool
 	// PublicURL is the base URL the provider is reached at, when it differs
 	// from what requests say (a proxy). Default: from each request.
 	PublicURL string

@@ -38,7 +38,7 @@ func (a *audience) UnmarshalJSON(b []byte) error {
 var singleValued = []string{
 	"grant_type", "client_id", "client_secret", "client_assertion", "client_assertion_type",
 	"code", "code_verifier", "redirect_uri", "refresh_token", "scope", "assertion",
-	"requested_token_use", "subject_token", "subject_token_type", "claims",
+	"requested_token_use", "subject_token", "subject_token_type", "claims", "username", "password",
 }
 
 func (p *Provider) serveToken(w http.ResponseWriter, r *http.Request, rc *requestContext) {
@@ -75,16 +75,26 @@ func (p *Provider) serveToken(w http.ResponseWriter, r *http.Request, rc *reques
 		resp, e = p.grantOnBehalfOf(rc, r, form, false)
 	case GrantTokenExchange:
 		resp, e = p.grantOnBehalfOf(rc, r, form, true)
+	case "password":
+		if !p.opts.DevelopmentPasswordGrant {
+			e = unsupportedGrant()
+			break
+		}
+		resp, e = p.grantPassword(rc, r, form)
 	case "":
 		e = invalidRequest(CodeInvalidRequest, "The request body must contain the following parameter: 'grant_type'.")
 	default:
-		e = newErr(http.StatusBadRequest, "unsupported_grant_type", CodeUnsupportedGrant, "The provided value for the input parameter 'grant_type' is not valid. Expected values are the following: 'authorization_code', 'refresh_token', 'client_credentials', '%s', '%s'.", GrantJWTBearer, GrantTokenExchange)
+		e = unsupportedGrant()
 	}
 	if e != nil {
 		p.writeOAuthError(w, rc, e)
 		return
 	}
 	writeJSON(w, http.StatusOK, resp)
+}
+
+func unsupportedGrant() *oauthError {
+	return newErr(http.StatusBadRequest, "unsupported_grant_type", CodeUnsupportedGrant, "The provided value for the input parameter 'grant_type' is not valid. Expected values are the following: 'authorization_code', 'refresh_token', 'client_credentials', '%s', '%s'.", GrantJWTBearer, GrantTokenExchange)
 }
 
 // readForm reads an application/x-www-form-urlencoded body. Parameters in

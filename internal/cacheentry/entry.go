@@ -41,6 +41,7 @@ type Refresh struct {
 	RefreshToken string
 	Account      session.Account
 	ATKeys       []string // access token keys of this partition, for removal
+	IDToken      string   // the last ID token: the id_token_hint of sign-out
 }
 
 func appendString(b []byte, s string) []byte {
@@ -126,14 +127,16 @@ func EncodeRefresh(e *Refresh) []byte {
 	b = appendString(b, e.Account.Username)
 	b = appendString(b, e.Account.Name)
 	if !slices.ContainsFunc(e.ATKeys, func(k string) bool { return strings.Contains(k, "\n") }) {
-		return appendString(b, strings.Join(e.ATKeys, "\n"))
+		b = appendString(b, strings.Join(e.ATKeys, "\n"))
+	} else {
+		b[0] = keyListVersion
+		var list []byte
+		for _, k := range e.ATKeys {
+			list = appendString(list, k)
+		}
+		b = appendString(b, string(list))
 	}
-	b[0] = keyListVersion
-	var list []byte
-	for _, k := range e.ATKeys {
-		list = appendString(list, k)
-	}
-	return appendString(b, string(list))
+	return appendString(b, e.IDToken)
 }
 
 // DecodeRefresh decodes a refresh token entry.
@@ -146,6 +149,9 @@ func DecodeRefresh(b []byte) (Refresh, bool) {
 	rt, oid, tid, user, name, keys := r.next(), r.next(), r.next(), r.next(), r.next(), r.next()
 	if !r.ok || len(rt) == 0 {
 		return e, false
+	}
+	if len(r.b) > 0 { // entries written before the ID token was kept end here
+		e.IDToken = string(r.next())
 	}
 	e.RefreshToken = string(rt)
 	e.Account = session.Account{ObjectID: string(oid), TenantID: string(tid), Username: string(user), Name: string(name)}

@@ -15,9 +15,9 @@ func TestEntryRoundTrip(t *testing.T) {
 	if got, _ := DecodeToken(EncodeToken(&bearer), false, true); got.TokenType != "" || got.Scopes != "" {
 		t.Fatalf("bearer: %+v", got)
 	}
-	r := Refresh{RefreshToken: "rt", Account: session.Account{ObjectID: "o", TenantID: "t", Username: "u", Name: "n"}, ATKeys: []string{"k1", "k2"}}
+	r := Refresh{RefreshToken: "rt", Account: session.Account{ObjectID: "o", TenantID: "t", Username: "u", Name: "n"}, ATKeys: []string{"k1", "k2"}, IDToken: "id.token.sig"}
 	gr, ok := DecodeRefresh(EncodeRefresh(&r))
-	if !ok || gr.RefreshToken != "rt" || gr.Account != r.Account || len(gr.ATKeys) != 2 {
+	if !ok || gr.RefreshToken != "rt" || gr.Account != r.Account || len(gr.ATKeys) != 2 || gr.IDToken != "id.token.sig" {
 		t.Fatalf("refresh: %+v %v", gr, ok)
 	}
 	if _, ok := DecodeToken(EncodeRefresh(&r), false, false); ok {

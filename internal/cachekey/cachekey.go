@@ -46,6 +46,10 @@ func (k Kind) String() string {
 // user requests by the engine.
 var oidcScopes = map[string]bool{"openid": true, "profile": true, "offline_access": true, "email": true}
 
+// IsOIDCScope reports whether s is one of the OpenID Connect scopes, which
+// name no API (openid, profile, offline_access, email).
+func IsOIDCScope(s string) bool { return oidcScopes[s] }
+
 // NormalizeScopes returns scopes sorted, without duplicates or OIDC scopes.
 // It returns the input itself when it is already normal (no allocation), so
 // callers must not modify the result.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -57,13 +58,43 @@ const (
 	fetchTimeout = 30 * time.Second
 )
 
-// Metadata is what the library reads of a discovery document.
+// Metadata is what the library reads of a discovery document (OpenID
+// Connect Discovery 1.0, RFC 8414).
 type Metadata struct {
 	Issuer        string `json:"issuer"`
 	Authorization string `json:"authorization_endpoint"`
 	Token         string `json:"token_endpoint"`
 	EndSession    string `json:"end_session_endpoint"`
 	JWKS          string `json:"jwks_uri"`
+	Introspection string `json:"introspection_endpoint"`
+	Revocation    string `json:"revocation_endpoint"`
+	// AuthMethods is token_endpoint_auth_methods_supported.
+	AuthMethods []string `json:"token_endpoint_auth_methods_supported"`
+	// AuthSigningAlgs is token_endpoint_auth_signing_alg_values_supported.
+	AuthSigningAlgs []string `json:"token_endpoint_auth_signing_alg_values_supported"`
+	// GrantTypes is grant_types_supported.
+	GrantTypes []string `json:"grant_types_supported"`
+	// CodeChallengeMethods is code_challenge_methods_supported.
+	CodeChallengeMethods []string `json:"code_challenge_methods_supported"`
+	// PAR is pushed_authorization_request_endpoint (RFC 9126), and
+	// RequirePAR require_pushed_authorization_requests.
+	PAR        string `json:"pushed_authorization_request_endpoint"`
+	RequirePAR bool   `json:"require_pushed_authorization_requests"`
+	// IssParameter is authorization_response_iss_parameter_supported (RFC
+	// 9207): the provider names itself in every authorization response.
+	IssParameter bool `json:"authorization_response_iss_parameter_supported"`
+	// DPoPAlgs is dpop_signing_alg_values_supported (RFC 9449).
+	DPoPAlgs []string `json:"dpop_signing_alg_values_supported"`
+}
+
+// SupportsGrant reports whether the provider lists grant (RFC 8414: a
+// document without grant_types_supported means authorization_code and
+// implicit only).
+func (m *Metadata) SupportsGrant(grant string) bool {
+	if len(m.GrantTypes) == 0 {
+		return grant == "authorization_code" || grant == "implicit"
+	}
+	return slices.Contains(m.GrantTypes, grant)
 }
 
 // New returns the endpoints of an authority, fetched through client.

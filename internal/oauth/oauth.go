@@ -81,21 +81,30 @@ func Sanitize(err error) string {
 }
 
 // Response is the token endpoint's answer to one request: a token, or an
-// error (with ThrottledUntil set when the answer starts throttling).
+// error (with ThrottledUntil set when the answer starts throttling). A
+// pushed authorization request (RFC 9126) is answered with RequestURI.
 type Response struct {
 	Token          *TokenResponse
 	Error          *ErrorResponse
+	RequestURI     string
 	ThrottledUntil time.Time
 	InHTTP         time.Duration
+	// DPoPNonce is the DPoP-Nonce header of the answer (RFC 9449 §8).
+	DPoPNonce string
 }
 
 // Exchange posts form (grant parameters and client authentication) to a
 // token endpoint once and reads the answer. The error is a *TransportError
 // when no answer came; a protocol error is an answer, in Response.Error.
-func Exchange(ctx context.Context, client *http.Client, now func() time.Time, endpoint string, form url.Values) (Response, error) {
+// header may carry client authentication (client_secret_basic) and is
+// sent as given.
+func Exchange(ctx context.Context, client *http.Client, now func() time.Time, endpoint string, header http.Header, form url.Values) (Response, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, strings.NewReader(form.Encode()))
 	if err != nil {
 		return Response{}, &TransportError{err}
+	}
+	for k, v := range header {
+		req.Header[k] = v
 	}
 	correlation := guid.New()
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
@@ -113,6 +122,16 @@ func Exchange(ctx context.Context, client *http.Client, now func() time.Time, en
 	out := Response{InHTTP: now().Sub(start)}
 	if err != nil {
 		return out, &TransportError{err}
+	}
+	out.DPoPNonce = resp.Header.Get("DPoP-Nonce")
+	if resp.StatusCode == http.StatusCreated { // RFC 9126
+		var par struct {
+			RequestURI string `json:"request_uri"`
+		}
+		if json.Unmarshal(body, &par) == nil {
+			out.RequestURI = par.RequestURI
+		}
+		return out, nil
 	}
 	if resp.StatusCode == http.StatusOK {
 		var tr TokenResponse

@@ -106,7 +106,14 @@ type Client struct {
 
 // Clients are the provider's clients, one per authentication method.
 type Clients struct {
-	SecretBasic, SecretPost, RSAKey, ECKey Client
+	// SecretBasic is ClientSecretBasicID (client_secret_basic).
+	SecretBasic Client
+	// SecretPost is ClientSecretPostID (client_secret_post).
+	SecretPost Client
+	// RSAKey is ClientRSAKeyID (private_key_jwt with Options.RSAKey).
+	RSAKey Client
+	// ECKey is ClientECKeyID (private_key_jwt with Options.ECKey).
+	ECKey Client
 }
 
 // All returns the four clients.
@@ -119,6 +126,7 @@ type serverConfig struct {
 	Users          []User           `json:"users"`
 	Resources      []Resource       `json:"resources"`
 	Clients        []map[string]any `json:"clients"`
+	DPoPNonce      bool             `json:"dpopNonce"`
 }
 
 // fill copies opts and fills in its defaults.
@@ -152,10 +160,14 @@ func (opts Options) fill() (Options, error) {
 	return opts, nil
 }
 
+// newSecret returns a random client secret. It ends with printable ASCII
+// characters (a secret is *VSCHAR, RFC 6749 Appendix A) that RFC 6749
+// §2.3.1's form-urlencoding must escape in a Basic header, so that tests
+// catch a client that sends them raw.
 func newSecret() string {
 	b := make([]byte, 32)
 	rand.Read(b)
-	return base64.RawURLEncoding.EncodeToString(b)
+	return base64.RawURLEncoding.EncodeToString(b) + " :+/%&="
 }
 
 // publicJWK returns the public JWK of key with kid = its RFC 7638 SHA-256

@@ -23,6 +23,16 @@
 //   - two users, alice and bob, with email, name and roles claims, signed in
 //     through oidc-provider's development interactions, which Browser drives.
 //
+// From a test in another package:
+//
+//	p := oidcprovidertest.Start(t, oidcprovidertest.Options{})
+//	m := p.Metadata()                  // discovery: m.TokenEndpoint, m.TokenEndpointAuthSigningAlgValuesSupported, …
+//	c := p.Clients().SecretBasic       // c.ID, c.Secret (RSAKey, ECKey: c.Key, c.KeyID)
+//	// … point the code under test at p.Issuer() with c, and start a sign-in:
+//	back, err := p.NewBrowser().SignIn(authURL, oidcprovidertest.Alice, true)
+//	// back is the redirect URI with code, state and iss; offline_access needs prompt=consent.
+//	out := p.EndSessionURL(idToken, state) // RP-initiated logout; Browser.SignOut confirms it
+//
 // Token exchange (RFC 8693) is not configured: oidc-provider 9 does not
 // implement it, and a handler written here would make our own code the judge.
 // Discovery therefore does not advertise it.

@@ -43,6 +43,9 @@ type Options struct {
 	// resource indicator (the resource servers have their own, Resources).
 	// Default: 1 hour.
 	AccessTokenTTL time.Duration
+	// DPoPRequireNonce makes the token endpoint answer DPoP requests
+	// without its nonce with use_dpop_nonce (RFC 9449 §8). Default: off.
+	DPoPRequireNonce bool
 }
 
 // Provider is a running oidc-provider used by one test.
@@ -83,7 +86,7 @@ func Start(t testing.TB, opts Options) *Provider {
 		t.Fatal(err)
 	}
 	tmp := t.TempDir()
-	cfg := serverConfig{Host: "127.0.0.1", AccessTokenTTL: int(opts.AccessTokenTTL / time.Second),
+	cfg := serverConfig{Host: "127.0.0.1", AccessTokenTTL: int(opts.AccessTokenTTL / time.Second), DPoPNonce: opts.DPoPRequireNonce,
 		Users: opts.Users, Resources: Resources(), Clients: meta}
 	cfgPath := filepath.Join(tmp, "config.json")
 	raw, _ := json.Marshal(cfg)

@@ -1,6 +1,11 @@
 package oidcprovidertest_test
 
 import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -8,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
@@ -40,6 +46,9 @@ func TestDiscoveryAdvertisesConfiguration(t *testing.T) {
 		}
 	}
 	contains("grant_types_supported", m.GrantTypesSupported, "authorization_code", "refresh_token", "client_credentials")
+	if slices.Contains(m.GrantTypesSupported, "implicit") {
+		t.Error("implicit advertised: the provider is configured for the code flow only")
+	}
 	if slices.Contains(m.GrantTypesSupported, "urn:ietf:params:oauth:grant-type:token-exchange") {
 		t.Error("token exchange advertised, but oidc-provider 9 does not implement it")
 	}
@@ -274,4 +283,79 @@ func TestSignOutWithBackchannelLogout(t *testing.T) {
 	if back, err := b.SignIn(u, "", false); err != nil || back.Query().Get("error") != "login_required" {
 		t.Fatalf("%v %v", back, err)
 	}
+}
+
+func TestRevocationPARAndDPoP(t *testing.T) {
+	p := oidcprovidertest.Start(t, oidcprovidertest.Options{})
+	m := p.Metadata()
+	c := p.Clients().SecretPost
+	t.Run("revoked refresh token", func(t *testing.T) {
+		tr := signIn(t, p, p.NewBrowser(), c, oidcprovidertest.Bob)
+		active := func() bool {
+			_, body := postForm(t, m.IntrospectionEndpoint, url.Values{"token": {tr.RefreshToken}},
+				func(r *http.Request, f url.Values) { authenticate(t, p, c, r, f) })
+			var intro struct{ Active bool }
+			json.Unmarshal(body, &intro)
+			return intro.Active
+		}
+		if !active() {
+			t.Fatal("refresh token inactive before revocation")
+		}
+		status, body := postForm(t, m.RevocationEndpoint, url.Values{"token": {tr.RefreshToken}, "token_type_hint": {"refresh_token"}},
+			func(r *http.Request, f url.Values) { authenticate(t, p, c, r, f) })
+		if status != http.StatusOK || active() {
+			t.Fatalf("revocation %d: %s", status, body)
+		}
+		again := token(t, p, c, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tr.RefreshToken}})
+		if again.Error != "invalid_grant" {
+			t.Fatalf("refresh with a revoked token: %+v", again)
+		}
+	})
+	t.Run("pushed authorization request", func(t *testing.T) {
+		u, verifier, state := authURL(p, c, "openid", nil)
+		pu, _ := url.Parse(u)
+		status, body := postForm(t, m.PushedAuthorizationRequestEndpoint, pu.Query(),
+			func(r *http.Request, f url.Values) { authenticate(t, p, c, r, f) })
+		var par struct {
+			RequestURI string `json:"request_uri"`
+			ExpiresIn  int    `json:"expires_in"`
+		}
+		if json.Unmarshal(body, &par); status != http.StatusCreated || !strings.HasPrefix(par.RequestURI, "urn:ietf:params:oauth:request_uri:") {
+			t.Fatalf("PAR %d: %s", status, body)
+		}
+		back, err := p.NewBrowser().SignIn(m.AuthorizationEndpoint+"?"+url.Values{"client_id": {c.ID}, "request_uri": {par.RequestURI}}.Encode(), oidcprovidertest.Alice, true)
+		if err != nil || back.Query().Get("state") != state || back.Query().Get("code") == "" {
+			t.Fatalf("%v %v", back, err)
+		}
+		tr := token(t, p, c, url.Values{"grant_type": {"authorization_code"}, "code": {back.Query().Get("code")},
+			"redirect_uri": {c.RedirectURIs[0]}, "code_verifier": {verifier}})
+		if tr.Status != http.StatusOK || tr.IDToken == "" {
+			t.Fatalf("%+v", tr)
+		}
+	})
+	t.Run("DPoP-bound token", func(t *testing.T) {
+		key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: key},
+			(&jose.SignerOptions{EmbedJWK: true}).WithType("dpop+jwt"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		proof, err := jwt.Signed(signer).Claims(map[string]any{"htm": "POST", "htu": m.TokenEndpoint,
+			"iat": time.Now().Unix(), "jti": random()}).Serialize()
+		if err != nil {
+			t.Fatal(err)
+		}
+		status, body := postForm(t, m.TokenEndpoint, url.Values{"grant_type": {"client_credentials"},
+			"resource": {oidcprovidertest.ResourceTodo}, "scope": {"todo.read"}},
+			func(r *http.Request, f url.Values) { authenticate(t, p, c, r, f); r.Header.Set("DPoP", proof) })
+		var tr tokenResponse
+		if json.Unmarshal(body, &tr); status != http.StatusOK || tr.TokenType != "DPoP" {
+			t.Fatalf("%d: %s", status, body)
+		}
+		tp, _ := (&jose.JSONWebKey{Key: key.Public()}).Thumbprint(crypto.SHA256)
+		cnf, _ := claimsOf(t, tr.AccessToken)["cnf"].(map[string]any)
+		if cnf["jkt"] != base64.RawURLEncoding.EncodeToString(tp) {
+			t.Fatalf("cnf %v", cnf)
+		}
+	})
 }

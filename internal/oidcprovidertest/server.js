@@ -101,6 +101,10 @@ function configuration() {
       const u = token.accountId ? users.get(token.accountId) : undefined;
       return u ? { roles: u.roles } : undefined;
     },
+    // ID tokens carry the profile claims the scopes release (name, email),
+    // as most providers issue them; the apps read the account from them.
+    conformIdTokenClaims: false,
+    responseTypes: ['code'], // the code flow only: no implicit or hybrid grants advertised
     pkce: { required: () => true },
     rotateRefreshToken: true,
     clientBasedCORS: () => false,
@@ -120,7 +124,11 @@ function configuration() {
       revocation: { enabled: true },
       rpInitiatedLogout: { enabled: true },
       backchannelLogout: { enabled: true },
-      dPoP: { enabled: true },
+      dPoP: {
+        enabled: true,
+        nonceSecret: randomBytes(32),
+        requireNonce: () => cfg.dpopNonce === true,
+      },
       pushedAuthorizationRequests: { enabled: true },
       resourceIndicators: {
         enabled: true,
@@ -144,7 +152,7 @@ server.listen(0, cfg.host, () => {
   const issuer = `http://${host}:${port}`;
   const provider = new Provider(issuer, configuration());
   provider.on('server_error', (ctx, err) => console.error('server_error', err));
-  provider.on('backchannel.error', (client, err) => console.error('backchannel.error', client.clientId, err.message));
+  provider.on('backchannel.error', (ctx, err, client) => console.error('backchannel.error', client?.clientId, err?.message));
   server.on('request', provider.callback());
   process.stdout.write(`${JSON.stringify({ issuer })}\n`);
 });

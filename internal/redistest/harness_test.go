@@ -165,9 +165,7 @@ func TestSentinelFailover(t *testing.T) {
 	if _, err := Do(old, "SET", "k", "v", "EX", "60"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Do(old, "WAIT", "1", "5000"); err != nil {
-		t.Fatal(err)
-	}
+	WaitReplicated(t, old)
 	start := time.Now()
 	s.KillMaster(t)
 	addr := s.WaitFailover(t, old)
@@ -191,7 +189,7 @@ func TestClusterWithReplicasFailover(t *testing.T) {
 	if _, err := Do(m.Addr, "SET", "some-key", "v", "EX", "60"); err != nil {
 		t.Fatal(err)
 	}
-	Do(m.Addr, "WAIT", "1", "5000")
+	WaitReplicated(t, m.Addr)
 	start := time.Now()
 	m.Kill()
 	addr := c.WaitFailover(t, m.Addr)

@@ -212,3 +212,45 @@ func waitFor(t testing.TB, limit time.Duration, what string, cond func() bool) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// WaitReplicated waits until every replica connected to the master at addr
+// has processed all of the master's writes so far (each replica's
+// slave_repl_offset reaches the master's master_repl_offset), so that a
+// test can kill the master knowing what the promoted replica holds. It
+// fails t after 10 s.
+func WaitReplicated(t testing.TB, addr string) {
+	t.Helper()
+	info, err := Do(addr, "INFO", "replication")
+	if err != nil {
+		t.Fatalf("redistest: INFO on %s: %v", addr, err)
+	}
+	want, _ := strconv.ParseInt(infoField(info, "master_repl_offset"), 10, 64)
+	var replicas []string
+	for i := 0; ; i++ {
+		f := infoField(info, "slave"+strconv.Itoa(i))
+		if f == "" {
+			break
+		}
+		var ip, port string
+		for _, kv := range strings.Split(f, ",") {
+			k, v, _ := strings.Cut(kv, "=")
+			switch k {
+			case "ip":
+				ip = v
+			case "port":
+				port = v
+			}
+		}
+		replicas = append(replicas, ip+":"+port)
+	}
+	waitFor(t, 10*time.Second, "the replicas of "+addr+" to catch up", func() bool {
+		for _, r := range replicas {
+			ri, err := Do(r, "INFO", "replication")
+			got, _ := strconv.ParseInt(infoField(ri, "slave_repl_offset"), 10, 64)
+			if err != nil || got < want {
+				return false
+			}
+		}
+		return true
+	})
+}

@@ -1,6 +1,8 @@
 // Package storetest is the contract test suite of cachestore.Store: every
-// implementation (Memory, Encrypted, Tiered, redisstore on one Redis and on a
-// Cluster) runs the same cases.
+// implementation (Memory, Encrypted, Tiered, redisstore on one Redis, on a
+// Cluster and behind Sentinel) runs the same cases, including the rule on
+// value buffers (what Get returns and what Set is given are never modified
+// by the store).
 package storetest
 
 import (
@@ -9,6 +11,7 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -94,6 +97,51 @@ func Run(t *testing.T, h Harness) {
 			t.Fatalf("GetWithTTL = %v, %v, %v", ttl, found, err)
 		}
 	})
+	t.Run("value buffers are immutable", func(t *testing.T) {
+		// The cachestore.Store contract: a slice Get returned is never
+		// modified by the store afterwards, and the slice given to Set is
+		// never written by it — whatever happens to the key later.
+		s := h.New(t)
+		in := []byte("value-one-0123456789")
+		inWas := bytes.Clone(in)
+		mustSet(t, s, "k", in, time.Hour)
+		got1 := mustGetValue(t, s, "k")
+		got1Was := bytes.Clone(got1)
+		check := func(step string) {
+			t.Helper()
+			if !bytes.Equal(got1, got1Was) {
+				t.Fatalf("after %s, the slice an earlier Get returned changed: %q, was %q", step, got1, got1Was)
+			}
+			if !bytes.Equal(in, inWas) {
+				t.Fatalf("after %s, the slice given to Set changed: %q, was %q", step, in, inWas)
+			}
+		}
+		mustSet(t, s, "k", []byte("value-two-abcdefghij"), time.Hour) // same length
+		check("a Set of the same key")
+		got2 := mustGetValue(t, s, "k")
+		got2Was := bytes.Clone(got2)
+		if err := s.Delete(ctx, "k"); err != nil {
+			t.Fatal(err)
+		}
+		check("a Delete")
+		mustSet(t, s, "k", []byte("value-333-ABCDEFGHIJ"), time.Hour)
+		check("a Set after the Delete")
+		for i := 0; i < 200; i++ { // churn other keys (eviction, reuse)
+			mustSet(t, s, "other"+strconv.Itoa(i%20), bytes.Repeat([]byte{byte(i)}, len(in)), time.Hour)
+		}
+		check("writes of other keys")
+		mustSet(t, s, "short", []byte("value-444-short-ttl!"), 2*time.Second)
+		got3 := mustGetValue(t, s, "short")
+		got3Was := bytes.Clone(got3)
+		if h.Advance != nil {
+			h.Advance(3 * time.Second) // expired
+			mustSet(t, s, "short", []byte("value-555-after-ttl!"), time.Hour)
+		}
+		check("an expiry")
+		if !bytes.Equal(got2, got2Was) || !bytes.Equal(got3, got3Was) {
+			t.Fatalf("a slice returned by Get changed: %q (was %q), %q (was %q)", got2, got2Was, got3, got3Was)
+		}
+	})
 	t.Run("concurrent", func(t *testing.T) {
 		s := h.New(t)
 		var wg sync.WaitGroup
@@ -117,6 +165,40 @@ func Run(t *testing.T, h Harness) {
 		}
 		wg.Wait()
 	})
+	t.Run("add once", func(t *testing.T) {
+		a, ok := h.New(t).(cachestore.Adder)
+		if !ok {
+			return // the store does not add: nothing to hold it to
+		}
+		s := a.(cachestore.Store)
+		if added, err := a.Add(ctx, "once", []byte("1"), 2*time.Second); err != nil || !added {
+			t.Fatalf("first Add = %v, %v", added, err)
+		}
+		if added, err := a.Add(ctx, "once", []byte("2"), 2*time.Second); err != nil || added {
+			t.Fatalf("second Add = %v, %v (the key was there)", added, err)
+		}
+		mustGet(t, s, "once", []byte("1"))
+		mustSet(t, s, "set-first", []byte("v"), time.Hour)
+		if added, _ := a.Add(ctx, "set-first", []byte("w"), time.Hour); added {
+			t.Fatal("Add over a key Set holds")
+		}
+		// Many callers adding one key: exactly one wins.
+		var wins atomic.Int32
+		var wg sync.WaitGroup
+		for range 16 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if added, err := a.Add(ctx, "race", []byte("x"), time.Hour); err == nil && added {
+					wins.Add(1)
+				}
+			}()
+		}
+		wg.Wait()
+		if n := wins.Load(); n != 1 {
+			t.Fatalf("%d concurrent Adds of one key succeeded, want 1", n)
+		}
+	})
 }
 
 func mustSet(t *testing.T, s cachestore.Store, key string, v []byte, ttl time.Duration) {
@@ -124,6 +206,15 @@ func mustSet(t *testing.T, s cachestore.Store, key string, v []byte, ttl time.Du
 	if err := s.Set(context.Background(), key, v, ttl); err != nil {
 		t.Fatalf("Set(%q): %v", key, err)
 	}
+}
+
+func mustGetValue(t *testing.T, s cachestore.Store, key string) []byte {
+	t.Helper()
+	v, ok, err := s.Get(context.Background(), key)
+	if err != nil || !ok {
+		t.Fatalf("Get(%q) = %v, %v", key, ok, err)
+	}
+	return v
 }
 
 func mustGet(t *testing.T, s cachestore.Store, key string, want []byte) {

@@ -17,7 +17,7 @@ func TestDaemon(t *testing.T) {
 	text := out.String()
 	for _, want := range []string{
 		"token 1: source=identity_provider level=none reason=no_cached_token",
-		"token 3: source=cache level=l1 reason=not_applicable",
+		"token 3: source=cache level=l1 reason=not_applicable cost=L1 hit (sub-microsecond, not timed) expires=",
 		"identityweb.token.acquisitions",
 		"identityweb.idp.requests grant=client_credentials,outcome=success = 1",
 	} {

@@ -5,9 +5,11 @@
 //	go run ./samples/devidp                      # http://127.0.0.1:5050, built-in tenant
 //	go run ./samples/devidp -https -cert-out idp.pem
 //	go run ./samples/devidp -config tenants.json -addr 127.0.0.1:6000
+//	go run ./samples/devidp -password-grant      # curl can get a user's token
 //
 // With no flags it serves the built-in configuration (see
 // identitywebtest.DefaultConfig) and prints its issuer, clients and users.
+// It listens on loopback addresses only.
 package main
 
 import (
@@ -16,8 +18,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -39,7 +39,7 @@ func main() {
 
 type flags struct {
 	addr, configPath, certOut, autoSignIn string
-	https, verbose                        bool
+	https, verbose, passwordGrant         bool
 	lifetime                              time.Duration
 }
 
@@ -53,6 +53,7 @@ func parseFlags(args []string, out io.Writer) (*flags, error) {
 	fs.StringVar(&f.configPath, "config", "", "JSON file of tenants, clients and users (default: the built-in configuration)")
 	fs.StringVar(&f.autoSignIn, "auto-signin", "", "sign this username in without showing the sign-in page")
 	fs.DurationVar(&f.lifetime, "token-lifetime", 0, "access token lifetime (default: random 60-90m, as Entra); 2h or more adds refresh_in")
+	fs.BoolVar(&f.passwordGrant, "password-grant", false, "enable the development-only password grant, to get a user's token with curl")
 	fs.BoolVar(&f.verbose, "v", false, "log every request (never tokens or secrets)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -81,65 +82,40 @@ func run(ctx context.Context, args []string, out io.Writer, ready chan<- string)
 		level = slog.LevelDebug
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-	ln, err := net.Listen("tcp", f.addr)
+	idp, err := devserver.StartIdP(f.addr, "addr", identitywebtest.LocalOptions{HTTPS: f.https, Options: identitywebtest.Options{
+		Config: cfg, AutoSignIn: f.autoSignIn, AccessTokenLifetime: f.lifetime, Logger: logger,
+		DevelopmentPasswordGrant: f.passwordGrant,
+	}})
 	if err != nil {
 		return err
 	}
-	scheme := "http"
-	srv := &http.Server{ReadHeaderTimeout: 10 * time.Second}
+	defer idp.Close()
 	if f.https {
-		scheme = "https"
-		certPath, err := serveTLS(srv, f.certOut, ln.Addr())
-		if err != nil {
-			ln.Close()
-			return err
+		certOut := f.certOut
+		if certOut == "" {
+			certOut = filepath.Join(os.TempDir(), "devidp-cert.pem")
 		}
-		fmt.Fprintf(out, "TLS certificate (trust it in clients): %s\n", certPath)
-	}
-	base := scheme + "://" + ln.Addr().String()
-	p, err := identitywebtest.NewProvider(identitywebtest.Options{
-		Config: cfg, AutoSignIn: f.autoSignIn, AccessTokenLifetime: f.lifetime, Logger: logger, PublicURL: base,
-	})
-	if err != nil {
-		ln.Close()
-		return err
-	}
-	srv.Handler = p
-	printSummary(out, base, cfg)
-	errc := make(chan error, 1)
-	go func() {
-		if f.https {
-			errc <- srv.ServeTLS(ln, "", "")
-		} else {
-			errc <- srv.Serve(ln)
+		if err := os.WriteFile(certOut, idp.CertificatePEM, 0o644); err != nil {
+			return fmt.Errorf("writing the certificate: %w", err)
 		}
-	}()
+		fmt.Fprintf(out, "TLS certificate (trust it in clients): %s\n", certOut)
+	}
+	printSummary(out, idp.URL, cfg)
+	if f.passwordGrant {
+		fmt.Fprintln(out, "The development-only password grant is on: grant_type=password with a username (and its password, if it has one).")
+	}
+	fmt.Fprintln(out, "\nPress Ctrl+C to stop.")
 	if ready != nil {
-		ready <- base
+		ready <- idp.URL
 	}
-	return devserver.Wait(ctx, srv, errc)
-}
-
-// serveTLS gives srv a fresh self-signed certificate for loopback names and
-// the listen address, and writes its PEM to certOut.
-func serveTLS(srv *http.Server, certOut string, addr net.Addr) (string, error) {
-	host, _, _ := net.SplitHostPort(addr.String())
-	certPEM, keyPEM, err := identitywebtest.TLSCertificatePEM("localhost", "127.0.0.1", "::1", host)
-	if err != nil {
-		return "", err
+	select {
+	case err := <-idp.Done():
+		return err
+	case <-ctx.Done():
+		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return idp.Shutdown(shutdown)
 	}
-	if certOut == "" {
-		certOut = filepath.Join(os.TempDir(), "devidp-cert.pem")
-	}
-	if err := os.WriteFile(certOut, certPEM, 0o644); err != nil {
-		return "", fmt.Errorf("writing the certificate: %w", err)
-	}
-	cfg, err := tlsConfig(certPEM, keyPEM)
-	if err != nil {
-		return "", err
-	}
-	srv.TLSConfig = cfg
-	return certOut, nil
 }
 
 func printSummary(out io.Writer, base string, cfg *identitywebtest.Config) {
@@ -164,5 +140,4 @@ func printSummary(out io.Writer, base string, cfg *identitywebtest.Config) {
 			fmt.Fprintf(out, "    %-28s %s\n", u.Name, u.Username)
 		}
 	}
-	fmt.Fprintln(out, "\nPress Ctrl+C to stop.")
 }

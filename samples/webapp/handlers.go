@@ -11,13 +11,24 @@ import (
 
 func (s *site) page(r *http.Request) pageData {
 	d := pageData{Provider: "the development identity provider"}
-	if s.devIdP == "" {
+	if s.idp == nil {
 		d.Provider = "Microsoft Entra ID"
 	}
 	if acct, ok := s.app.Account(r); ok {
 		d.User, d.CSRF = &acct, s.app.CSRFToken(r)
+	} else {
+		d.SignedOut = r.URL.Query().Get("signedout") == "1"
 	}
 	return d
+}
+
+// errorPage is AppOptions.ErrorPage: where a sign-in that did not complete
+// (consent cancelled, access refused, provider error, expired link) ends,
+// with the message the library says is safe to show and a way back.
+func (s *site) errorPage(w http.ResponseWriter, r *http.Request, status int, message string) {
+	d := s.page(r)
+	d.Error = &errorView{Status: status, Message: message}
+	renderStatus(w, status, "error", d)
 }
 
 func (s *site) routes(mux *http.ServeMux, apiURL string) {
@@ -29,7 +40,7 @@ func (s *site) routes(mux *http.ServeMux, apiURL string) {
 			return
 		}
 		d := s.page(r)
-		d.Token = &tokenView{Scope: s.readS, R: res}
+		d.Token = &tokenView{Title: "Token for the Todo API", Scope: s.readS, R: res}
 		render(w, "me", d)
 	})))
 	mux.Handle("GET /todos", s.app.RequireUser(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -51,37 +62,41 @@ func (s *site) routes(mux *http.ServeMux, apiURL string) {
 			return
 		}
 		d := s.page(r)
-		d.Token, d.Todos = &tokenView{Scope: s.readS, R: res}, todos
+		d.Token, d.Todos = &tokenView{Title: "Token for reading", Scope: s.readS, R: res}, todos
+		// Is Todo.ReadWrite granted already? Asking for its token says so:
+		// from the cache once granted, ErrInteractionRequired (consent
+		// missing) before.
+		if wres, err := s.app.Token(r.Context(), identityweb.AsUser, []string{s.writeS}); err == nil {
+			d.WriteToken = &tokenView{Title: "Token for adding", Scope: s.writeS, R: wres}
+		}
+		d.Granted = r.URL.Query().Get("granted") == "1" && d.WriteToken != nil
 		render(w, "todos", d)
 	})))
 	// Adding needs Todo.ReadWrite, not asked for at sign-in: the first visit
-	// goes through the provider's consent page and comes back here.
-	mux.Handle("/todos/write", s.app.RequireUser(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		res, err := s.app.Token(r.Context(), identityweb.AsUser, []string{s.writeS})
+	// goes through the provider's consent page and comes back here, then
+	// to the list, where the form now shows.
+	mux.Handle("GET /todos/write", s.app.RequireUser(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, err := s.app.Token(r.Context(), identityweb.AsUser, []string{s.writeS}); err != nil {
+			s.app.Challenge(w, r, err)
+			return
+		}
+		http.Redirect(w, r, "/todos?granted=1", http.StatusSeeOther)
+	})))
+	mux.Handle("POST /todos/write", s.app.RequireUser(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.PostFormValue("csrf") != s.app.CSRFToken(r) {
+			http.Error(w, "Forbidden.", http.StatusForbidden)
+			return
+		}
+		body, _ := json.Marshal(map[string]string{"text": r.PostFormValue("text")})
+		req, _ := http.NewRequestWithContext(r.Context(), http.MethodPost, apiURL+"/todos", strings.NewReader(string(body)))
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := s.todoW.Do(req)
 		if err != nil {
 			s.app.Challenge(w, r, err)
 			return
 		}
-		if r.Method == http.MethodPost {
-			if r.PostFormValue("csrf") != s.app.CSRFToken(r) {
-				http.Error(w, "Forbidden.", http.StatusForbidden)
-				return
-			}
-			body, _ := json.Marshal(map[string]string{"text": r.PostFormValue("text")})
-			req, _ := http.NewRequestWithContext(r.Context(), http.MethodPost, apiURL+"/todos", strings.NewReader(string(body)))
-			req.Header.Set("Content-Type", "application/json")
-			resp, err := s.todoW.Do(req)
-			if err != nil {
-				s.app.Challenge(w, r, err)
-				return
-			}
-			resp.Body.Close()
-			http.Redirect(w, r, "/todos", http.StatusSeeOther)
-			return
-		}
-		d := s.page(r)
-		d.Token = &tokenView{Scope: s.writeS, R: res}
-		render(w, "write", d)
+		resp.Body.Close()
+		http.Redirect(w, r, "/todos", http.StatusSeeOther)
 	})))
 }
 

@@ -1,7 +1,8 @@
 package main
 
 import (
-	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"os"
@@ -10,7 +11,6 @@ import (
 	"github.com/identityweb/go-identityweb/cachestore/redisstore"
 	"github.com/identityweb/go-identityweb/identityweb"
 	"github.com/identityweb/go-identityweb/identityweb/identitywebtest"
-	"github.com/identityweb/go-identityweb/samples/internal/devserver"
 )
 
 const (
@@ -21,6 +21,7 @@ const (
 type siteOptions struct {
 	appURL     string
 	idpAddr    string
+	idpHTTPS   bool
 	autoSignIn string
 	logger     *slog.Logger
 }
@@ -32,34 +33,48 @@ type site struct {
 	todo    *http.Client
 	todoW   *http.Client
 	handler http.Handler
-	devIdP  string
+	idp     *identitywebtest.Local // the development provider; nil with Entra settings
 	closers []func()
 	todos   *todoStore
 	readS   string
 	writeS  string
 }
 
-func newSite(ctx context.Context, o siteOptions) (*site, error) {
+func newSite(o siteOptions) (_ *site, err error) {
 	s := &site{todos: newTodoStore()}
+	defer func() {
+		if err != nil {
+			s.close()
+		}
+	}()
 	cfg, err := identityweb.LoadConfig(optionalFile("appsettings.json"), "AzureAd")
 	if err != nil {
 		return nil, err
 	}
-	opts := identityweb.AppOptions{Options: identityweb.Options{Logger: o.logger}, InsecureAllowHTTPCookies: true}
-	apiCfg := identityweb.Config{}
+	opts := identityweb.AppOptions{
+		Options:                  identityweb.Options{Logger: o.logger},
+		InsecureAllowHTTPCookies: true, // http://localhost; use HTTPS and drop this in production
+		SignedOutRedirect:        "/?signedout=1",
+		ErrorPage:                s.errorPage,
+	}
+	var apiCfg identityweb.Config
 	s.readS, s.writeS = readScope, writeScope
-	if cfg.ClientID == "" { // no Entra settings: the embedded development provider
-		idp, err := devserver.Start(o.idpAddr, o.autoSignIn)
+	if cfg.ClientID == "" { // no Entra settings: the development identity provider
+		s.idp, err = identitywebtest.StartLocal(o.idpAddr, identitywebtest.LocalOptions{
+			Options: identitywebtest.Options{AutoSignIn: o.autoSignIn}, HTTPS: o.idpHTTPS})
+		if errors.Is(err, identitywebtest.ErrAddressInUse) {
+			return nil, fmt.Errorf("the development identity provider cannot start: %s is in use. Stop what uses it (another copy of the sample?), or choose another address with -idp-addr localhost:PORT", o.idpAddr)
+		}
 		if err != nil {
 			return nil, err
 		}
-		s.closers = append(s.closers, func() { idp.Close() })
-		s.devIdP = idp.URL
-		cfg = identityweb.Config{Instance: idp.URL + "/", TenantID: identitywebtest.DefaultTenantID,
+		s.closers = append(s.closers, func() { s.idp.Close() })
+		cfg = identityweb.Config{Instance: s.idp.URL + "/", TenantID: identitywebtest.DefaultTenantID,
 			ClientID: identitywebtest.WebAppClientID, ClientSecret: identitywebtest.WebAppSecret, Scopes: []string{readScope}}
-		apiCfg = identityweb.Config{Instance: idp.URL + "/", TenantID: identitywebtest.DefaultTenantID,
-			ClientID: identitywebtest.WebAPIClientID, ClientSecret: identitywebtest.WebAPISecret}
-		opts.HTTPClient = idp.Client
+		// The Todo API only validates tokens: it needs no credential.
+		apiCfg = identityweb.Config{Instance: s.idp.URL + "/", TenantID: identitywebtest.DefaultTenantID,
+			ClientID: identitywebtest.WebAPIClientID}
+		opts.HTTPClient = s.idp.Client()
 	} else if len(cfg.Scopes) > 0 {
 		s.readS, s.writeS = cfg.Scopes[0], cfg.Scopes[len(cfg.Scopes)-1]
 	}
@@ -74,6 +89,7 @@ func newSite(ctx context.Context, o siteOptions) (*site, error) {
 	if s.app, err = identityweb.New(cfg, opts); err != nil {
 		return nil, err
 	}
+	s.closers = append(s.closers, func() { s.app.Close() })
 	mux := http.NewServeMux()
 	apiURL := o.appURL + "/api"
 	if apiCfg.ClientID != "" {
@@ -81,6 +97,7 @@ func newSite(ctx context.Context, o siteOptions) (*site, error) {
 		if s.api, err = identityweb.New(apiCfg, apiOpts); err != nil {
 			return nil, err
 		}
+		s.closers = append(s.closers, func() { s.api.Close() })
 		mux.Handle("/api/todos", s.api.RequireBearer(identityweb.RequireScopes("access_as_user", "Todo.ReadWrite"))(http.HandlerFunc(s.todoAPI)))
 	} else if u := os.Getenv("TODO_API_URL"); u != "" {
 		apiURL = u
@@ -97,10 +114,9 @@ func newSite(ctx context.Context, o siteOptions) (*site, error) {
 }
 
 func (s *site) close() {
-	for _, c := range s.closers {
-		c()
+	for i := len(s.closers) - 1; i >= 0; i-- {
+		s.closers[i]()
 	}
-	s.app.Close()
 }
 
 func optionalFile(p string) string {

@@ -1,60 +1,52 @@
-// Package devserver starts the development identity provider inside a
-// sample, over HTTPS with a certificate only that process trusts.
+// Package devserver holds what the samples other than the web app template
+// share to start: listening with a clear message when a port is taken, the
+// development identity provider on its fixed loopback address, and a
+// graceful stop. (samples/webapp, meant to be copied out as the start of a
+// new app, has its own few lines instead.)
 package devserver
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
+	"syscall"
 	"time"
 
 	"github.com/identityweb/go-identityweb/identityweb/identitywebtest"
 )
 
-// IdP is a running development provider.
-type IdP struct {
-	URL      string
-	Client   *http.Client // trusts the provider's certificate
-	Provider *identitywebtest.Provider
-	server   *http.Server
+// Listen listens on addr. When the port is taken, the error says so and
+// names flag, the command-line flag that chooses another address.
+func Listen(addr, flag string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return nil, fmt.Errorf("%s is in use: is the sample already running? Stop it, or choose another address with -%s localhost:PORT", addr, flag)
+	}
+	return ln, err
 }
 
-// Close stops it.
-func (i *IdP) Close() error { return i.server.Close() }
+// StartIdP serves the development identity provider on addr (see
+// identitywebtest.StartLocal). When the port is taken, the error says so
+// and names flag, the command-line flag that chooses another address.
+func StartIdP(addr, flag string, opts identitywebtest.LocalOptions) (*identitywebtest.Local, error) {
+	idp, err := identitywebtest.StartLocal(addr, opts)
+	if errors.Is(err, identitywebtest.ErrAddressInUse) {
+		return nil, fmt.Errorf("the development identity provider cannot start: %s is in use. Stop what uses it (another copy of the sample?), or choose another address with -%s localhost:PORT", addr, flag)
+	}
+	return idp, err
+}
 
-// Start serves the development provider over HTTPS on addr with a fresh
-// self-signed certificate that only this process trusts.
-func Start(addr, autoSignIn string) (*IdP, error) {
-	certPEM, keyPEM, err := identitywebtest.TLSCertificatePEM()
-	if err != nil {
-		return nil, err
+// URL is the base URL of a server listening on ln that was asked to listen
+// on addr: addr's host name (localhost stays localhost) and ln's port.
+func URL(scheme, addr string, ln net.Listener) string {
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	host, _, _ := net.SplitHostPort(addr)
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "localhost"
 	}
-	cert, err := tls.X509KeyPair(certPEM, keyPEM)
-	if err != nil {
-		return nil, err
-	}
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(certPEM)
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, err
-	}
-	base := "https://" + ln.Addr().String()
-	p, err := identitywebtest.NewProvider(identitywebtest.Options{AutoSignIn: autoSignIn, PublicURL: base})
-	if err != nil {
-		ln.Close()
-		return nil, err
-	}
-	srv := &http.Server{Handler: p, ReadHeaderTimeout: 10 * time.Second,
-		TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}}
-	go srv.ServeTLS(ln, "", "")
-	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
-		TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12},
-	}}
-	return &IdP{URL: base, Client: client, Provider: p, server: srv}, nil
+	return scheme + "://" + net.JoinHostPort(host, port)
 }
 
 // Wait returns srv's own error when it stops by itself, or shuts it down

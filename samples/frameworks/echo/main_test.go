@@ -1,0 +1,11 @@
+package main
+
+import (
+	"testing"
+
+	"github.com/identityweb/go-identityweb/samples/frameworks/frameworkstest"
+)
+
+// TestEcho starts the sample and drives it: sign-in, a user token, the web
+// API (OBO), sign-out.
+func TestEcho(t *testing.T) { frameworkstest.Drive(t, sample) }
