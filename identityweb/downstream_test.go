@@ -203,32 +203,41 @@ func got(r *authRecorder) int {
 	return len(tokens)
 }
 
-// The token endpoint's answer is never followed to another URL: a 307
-// would re-send the form — client secret or assertion, refresh token,
-// code — to wherever it points.
+// Requests that carry the app's credential or a token — token requests,
+// introspection (RFC 7662), revocation at sign-out (RFC 7009) — never
+// follow a redirect: a 307 would re-send the form (client secret or
+// assertion, refresh token, code, the caller's access token) to wherever it
+// points.
 func TestTokenRequestIsNeverRedirected(t *testing.T) {
 	evil := newAuthRecorder(t, nil)
 	mux := http.NewServeMux()
 	var op *httptest.Server
 	mux.HandleFunc("/.well-known/openid-configuration", func(w http.ResponseWriter, r *http.Request) {
-		fmt.Fprintf(w, `{"issuer":%q,"jwks_uri":%q,"authorization_endpoint":%q,"token_endpoint":%q}`,
-			op.URL, op.URL+"/keys", op.URL+"/authorize", op.URL+"/token")
+		fmt.Fprintf(w, `{"issuer":%q,"jwks_uri":%q,"authorization_endpoint":%q,"token_endpoint":%q,"introspection_endpoint":%q,"revocation_endpoint":%q}`,
+			op.URL, op.URL+"/keys", op.URL+"/authorize", op.URL+"/token", op.URL+"/introspect", op.URL+"/revoke")
 	})
-	mux.HandleFunc("/token", func(w http.ResponseWriter, r *http.Request) {
-		http.Redirect(w, r, evil.srv.URL+"/token", http.StatusTemporaryRedirect)
-	})
+	mux.HandleFunc("/keys", func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, `{"keys":[]}`) })
+	for _, p := range []string{"/token", "/introspect", "/revoke"} {
+		mux.HandleFunc(p, func(w http.ResponseWriter, r *http.Request) {
+			http.Redirect(w, r, evil.srv.URL+p, http.StatusTemporaryRedirect)
+		})
+	}
 	op = httptest.NewServer(mux)
 	t.Cleanup(op.Close)
-	acq, err := identityweb.NewTokenAcquirer(identityweb.Config{Authority: op.URL, ClientID: "app", ClientSecret: "s3cret"},
-		identityweb.Options{HTTPClient: op.Client(), Logger: quiet(), RetryDelay: 1})
+	app, err := identityweb.New(identityweb.Config{Authority: op.URL, ClientID: "app", ClientSecret: "s3cret"},
+		identityweb.AppOptions{Options: identityweb.Options{HTTPClient: op.Client(), Logger: quiet(), RetryDelay: 1}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := acq.ForApp(t.Context(), "api://x/.default"); err == nil {
-		t.Fatal("a redirected token request succeeded")
+	if _, err := app.Tokens().ForApp(t.Context(), "api://x/.default"); err == nil {
+		t.Error("a redirected token request succeeded")
 	}
+	if _, err := app.ValidateToken(t.Context(), "an-opaque-access-token"); err == nil {
+		t.Error("a redirected introspection succeeded")
+	}
+	identityweb.RevokeForTest(app, op.URL+"/revoke", "a-refresh-token")
 	if _, requests := evil.tokens(); requests != 0 {
-		t.Fatalf("the token request (with the client secret) was re-sent %d times to where the redirect pointed", requests)
+		t.Fatalf("a request with the client secret was re-sent %d times to where a redirect pointed", requests)
 	}
 }
 

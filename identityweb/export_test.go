@@ -40,3 +40,8 @@ func FillForTest(a *TokenAcquirer, kind byte, n int) {
 // WaitForBackground waits for the acquirer's background refreshes in
 // flight, without cancelling them as Close does.
 func WaitForBackground(a *TokenAcquirer) { a.bg.wg.Wait() }
+
+// RevokeForTest revokes a refresh token at endpoint as sign-out does.
+func RevokeForTest(a *App, endpoint, token string) {
+	a.acq.revoke(context.Background(), endpoint, token)
+}

@@ -438,7 +438,7 @@ func (a *TokenAcquirer) introspect(ctx context.Context, endpoint, token string) 
 	req.Header = h
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Accept", "application/json")
-	resp, err := a.http.Do(req)
+	resp, err := oauth.NoRedirects(a.http).Do(req)
 	if err != nil {
 		return nil, &oauth.TransportError{Err: err}
 	}
@@ -493,7 +493,7 @@ func (a *TokenAcquirer) revoke(ctx context.Context, endpoint, token string) {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, strings.NewReader(form.Encode()))
 		req.Header = h
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		if resp, err = a.http.Do(req); err == nil {
+		if resp, err = oauth.NoRedirects(a.http).Do(req); err == nil {
 			io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 			resp.Body.Close()
 			if resp.StatusCode != http.StatusOK {

@@ -113,7 +113,7 @@ func Exchange(ctx context.Context, client *http.Client, now func() time.Time, en
 	req.Header.Set("return-client-request-id", "true")
 	req.Header.Set("x-client-SKU", "identityweb-go")
 	start := now()
-	resp, err := noRedirects(client).Do(req)
+	resp, err := NoRedirects(client).Do(req)
 	if err != nil {
 		return Response{InHTTP: now().Sub(start)}, &TransportError{err}
 	}
@@ -148,10 +148,12 @@ func Exchange(ctx context.Context, client *http.Client, now func() time.Time, en
 	return out, nil
 }
 
-// noRedirects returns client that does not follow redirects: a 307 or 308
-// would re-send the form (client secret or assertion, refresh token, code)
-// to wherever it points. A redirect is an error answer instead.
-func noRedirects(client *http.Client) *http.Client {
+// NoRedirects returns a copy of client that does not follow redirects, for
+// every request that carries the app's credential or a token: a 307 or 308
+// would re-send the form (client secret or assertion, refresh token, code,
+// a token to introspect or revoke) to wherever it points. A redirect is an
+// error answer instead.
+func NoRedirects(client *http.Client) *http.Client {
 	c := *client
 	c.CheckRedirect = useLastResponse
 	return &c
