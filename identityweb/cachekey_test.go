@@ -47,6 +47,12 @@ func TestCacheKeysAreUnambiguous(t *testing.T) {
 			t.Errorf("Config.TenantID %q: %v, want ErrConfig", bad, err)
 		}
 	}
+	// A token parameter named like the suffix that keys DPoP-bound tokens
+	// ("|dpop=<thumbprint>") would build a bound token's key for a token
+	// that is not bound.
+	if _, err := e.daemon().ForApp(bg, apiDefault, identityweb.WithTokenParameter("dpop", "thumbprint")); !errors.Is(err, identityweb.ErrConfig) {
+		t.Errorf("WithTokenParameter(\"dpop\", …): %v, want ErrConfig", err)
+	}
 	for _, good := range []string{tenant, "contoso.onmicrosoft.com", "organizations", "common", "consumers"} {
 		if _, err := identityweb.NewTokenAcquirer(identityweb.Config{Instance: e.idp.URL + "/", TenantID: good, ClientID: "c"}, identityweb.Options{}); err != nil {
 			t.Errorf("Config.TenantID %q: %v", good, err)

@@ -282,7 +282,8 @@ func WithTokenParameter(name, value string) CallOption {
 var reservedParams = map[string]bool{"grant_type": true, "scope": true, "client_id": true, "client_secret": true,
 	"client_assertion": true, "client_assertion_type": true, "code": true, "code_verifier": true, "redirect_uri": true,
 	"refresh_token": true, "assertion": true, "subject_token": true, "subject_token_type": true,
-	"requested_token_use": true, "claims": true}
+	"requested_token_use": true, "claims": true,
+	"dpop": true} // not a parameter; its name ends the cache keys of DPoP-bound tokens
 
 func (o *callOptions) addParam(k, v string) {
 	if o.params == nil {
