@@ -124,6 +124,81 @@ func signedOutEverywhere(t *testing.T, when, cookie, idpURL string, instances ..
 	}
 }
 
+// Sign-out must hold when Redis hiccups: while instance 1's L2 circuit is
+// open (one failed read), signing out there must still end the session on
+// every instance, including for a copy of the cookie taken before sign-out,
+// and stay ended after the circuit closes.
+func TestSignOutHoldsWhileRedisCircuitIsOpen(t *testing.T) {
+	srv := redistest.Start(t)
+	e := newEnv(t, iwt.Options{AutoSignIn: iwt.AliceUsername})
+	ring, _ := cachestore.NewKeyRing(cachestore.NewKey())
+	hiccup := redistest.StartProxy(t, srv.Addr) // instance 1's network to Redis
+	one := newWebInstance(t, e, hiccup.Addr, ring)
+	two := newWebInstance(t, e, srv.Addr, ring)
+
+	// Alice signs in on instance 1; instance 2 serves her through L2.
+	jar := (&site{t: t, idp: e.idp, srv: one.srv}).browser()
+	resp, err := jar.Get(one.srv.URL + "/me")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.HasPrefix(string(page), "hello Alice") {
+		t.Fatalf("sign-in: %q", page)
+	}
+	cookie := sessionCookie(jar, one.srv.URL)
+	for i, in := range []*webInstance{one, two} {
+		if code, body := in.replay(t, "/me", cookie); code != 200 || !strings.HasPrefix(body, "hello Alice") {
+			t.Fatalf("instance %d before sign-out: %d %q", i+1, code, body)
+		}
+		if code, _ := in.replay(t, "/token", cookie); code != 200 {
+			t.Fatalf("instance %d before sign-out: no token (%d)", i+1, code)
+		}
+	}
+
+	// One L2 read fails on instance 1: its circuit opens (for a minute of
+	// the fake clock). Redis itself is fine again at once.
+	hiccup.SetMode(redistest.Reset)
+	one.cache.Get(context.Background(), "a key no one wrote")
+	hiccup.SetMode(redistest.Pass)
+	if one.cache.L2Failures() == 0 {
+		t.Fatal("the failed read did not reach L2")
+	}
+
+	// Sign-out on instance 1 while its circuit is open.
+	csrf := reCSRF.FindStringSubmatch(string(page))[1]
+	resp, err = jar.PostForm(one.srv.URL+"/signout", url.Values{"csrf": {csrf}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	signedOutEverywhere(t, "circuit open", cookie, e.idp.URL, one)
+	t.Run("instance 2 while instance 1's circuit is open", func(t *testing.T) {
+		// Known gap (security #14 item 2, reported): cachestore.Tiered
+		// defers a delete while its circuit is open, even when Redis itself
+		// is fine again, so the delete and its invalidation reach Redis
+		// only when the circuit closes; meanwhile instance 2 serves from its
+		// L1 and Redis. Closing it needs Tiered to attempt a delete at once
+		// whatever its circuit says; this subtest passes when it does.
+		if code, _ := two.replay(t, "/me", cookie); code == http.StatusOK {
+			t.Skip("known gap: instance 2 serves the signed-out user until instance 1's circuit closes")
+		}
+		signedOutEverywhere(t, "circuit open", cookie, e.idp.URL, two)
+	})
+
+	// The circuit closes; whatever was deferred reaches Redis.
+	e.clk.Advance(2 * time.Minute)
+	waitFor(t, "instance 1's deferred deletes", func() bool {
+		one.cache.Get(context.Background(), "probe") // a call that may probe L2
+		return one.cache.PendingDeletes() == 0
+	})
+	signedOutEverywhere(t, "circuit closed", cookie, e.idp.URL, one, two)
+	// A third instance, started now with an empty L1, reads only Redis.
+	three := newWebInstance(t, e, srv.Addr, ring)
+	signedOutEverywhere(t, "new instance", cookie, e.idp.URL, three)
+}
+
 // waitFor polls cond (it never asserts on how long it took; the deadline
 // only stops a test that would hang).
 func waitFor(t *testing.T, what string, cond func() bool) {
