@@ -258,7 +258,15 @@ func (a *App) completeSignIn(w http.ResponseWriter, r *http.Request) (string, er
 	if acct.ObjectID == "" {
 		acct.ObjectID = claims.Subject
 	}
-	previous := a.sessions.Key(ctx) // a signed-in user coming back for consent or claims
+	// A signed-in user coming back for consent or claims: the session's
+	// previous partition goes first. If it cannot, the sign-in fails, so
+	// that no copy of the old (cookie-stored) session outlives it.
+	if previous := a.sessions.Key(ctx); previous != "" && previous != key {
+		if err := a.acq.Session(previous).RemoveAccount(ctx); err != nil {
+			return "", &signInError{status: http.StatusServiceUnavailable, msg: "Sign-in could not be completed. Try again.",
+				cause: errors.Join(errors.New("removing the previous session's tokens failed"), err)}
+		}
+	}
 	if err := a.sessions.SignIn(ctx, key, acct); err != nil {
 		return "", &signInError{status: http.StatusInternalServerError, msg: "Sign-in failed.", cause: err}
 	}
@@ -269,11 +277,6 @@ func (a *App) completeSignIn(w http.ResponseWriter, r *http.Request) (string, er
 		}
 	}
 	done = true
-	if previous != "" && previous != key {
-		if err := a.acq.Session(previous).RemoveAccount(ctx); err != nil {
-			a.acq.logger.LogAttrs(ctx, telemetry.LevelWarn, "identityweb: removing the previous session's tokens failed", telemetry.Err(err))
-		}
-	}
 	return p.Return, nil
 }
 
@@ -321,7 +324,14 @@ func (a *App) signOut(w http.ResponseWriter, r *http.Request) {
 	us := a.acq.Session(a.sessions.Key(ctx))
 	idToken, refreshToken := us.signOutInfo(ctx)
 	if err := us.RemoveAccount(ctx); err != nil {
-		a.acq.logger.LogAttrs(ctx, telemetry.LevelWarn, "identityweb: removing the account from the token cache failed", telemetry.Err(err))
+		// Ending the session now would say "signed out" while the account
+		// and its tokens stay in the cache, where a copy of a cookie-stored
+		// session still finds them: say it failed, keep the session, let
+		// the user try again. (cachestore.Tiered's deletes never fail: it
+		// retries them until L2 confirms.)
+		a.acq.logger.LogAttrs(ctx, telemetry.LevelWarn, "identityweb: sign-out failed: the account could not be removed from the token cache", telemetry.Err(err))
+		a.fail(w, r, http.StatusServiceUnavailable, "Sign-out could not be completed. Try again in a moment.")
+		return
 	}
 	a.sessions.SignOut(ctx)
 	m, err := a.acq.endpoints.Metadata(ctx)

@@ -267,3 +267,69 @@ func TestSignOutOnAColdInstanceEndsTheUsersTokens(t *testing.T) {
 	})
 	signedOutEverywhere(t, "after sign-out on a cold instance", cookie, e.idp.URL, one, two, cold)
 }
+
+// With a token cache whose deletes can fail (Redis alone, without
+// cachestore.Tiered's durable deletes), a sign-out that could not remove
+// the account said it succeeded: the session was ended, and a copy of a
+// cookie-stored session still found its account and tokens. It now says it
+// failed (503) and keeps the session, so the user can try again. So does a
+// second sign-in (consent, claims) that cannot remove the session's
+// previous tokens.
+func TestSignOutSaysSoWhenTheCacheCannotDelete(t *testing.T) {
+	srv := redistest.Start(t)
+	if srv.External() {
+		t.Skip("needs a private redis-server it can kill")
+	}
+	e := newEnv(t, iwt.Options{AutoSignIn: iwt.AliceUsername})
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr, MaxRetries: -1, DialTimeout: 200 * time.Millisecond, ReadTimeout: 200 * time.Millisecond})
+	t.Cleanup(func() { rdb.Close() })
+	ring, _ := cachestore.NewKeyRing(cachestore.NewKey())
+	cache := cachestore.NewEncrypted(redisstore.New(rdb, redisstore.Options{Prefix: "app:"}), ring, cachestore.EncryptedOptions{Clock: e.clk, Logger: quiet()})
+	in := newWebInstance(t, e, srv.Addr, ring, func(o *identityweb.AppOptions) { o.Cache = cache })
+	jar := (&site{t: t, idp: e.idp, srv: in.srv}).browser()
+	resp, err := jar.Get(in.srv.URL + "/me")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	srv.Kill()
+	// Signing in again (consent, claims) must first remove the session's
+	// previous tokens: it fails rather than leave them behind.
+	nr := *jar
+	nr.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	resp, err = nr.Get(in.srv.URL + "/signin?returnUrl=/me")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	for i := 0; i < 2 && resp.StatusCode == http.StatusFound; i++ { // the provider, then the callback
+		if resp, err = nr.Get(resp.Header.Get("Location")); err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	if resp.Request.URL.Path != "/signin-oidc" || resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("signing in again with the token cache down: %s %d, want the callback's 503", resp.Request.URL.Path, resp.StatusCode)
+	}
+	req, _ := http.NewRequest(http.MethodPost, in.srv.URL+"/signout", strings.NewReader(url.Values{"csrf": {reCSRF.FindStringSubmatch(string(page))[1]}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.AddCookie(&http.Cookie{Name: "idw_session", Value: sessionCookie(jar, in.srv.URL)})
+	resp, err = (&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("sign-out with the token cache down: %d, want 503", resp.StatusCode)
+	}
+	for _, c := range resp.Cookies() {
+		if c.Name == "idw_session" && c.MaxAge < 0 {
+			t.Fatal("the session was ended although its tokens could not be removed")
+		}
+	}
+	if strings.Contains(string(body), "identityweb:") || strings.Contains(string(body), srv.Addr) {
+		t.Fatalf("internals in the answer: %q", body)
+	}
+}
