@@ -3,10 +3,8 @@ package identityweb_test
 import (
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"strings"
 	"testing"
 
@@ -42,22 +40,13 @@ func TestAccountIgnoresAReplayedCookieAfterSignOut(t *testing.T) {
 	t.Cleanup(srv.Close)
 	in := &webInstance{app: app, srv: srv}
 
-	b := (&site{t: t, idp: e.idp, srv: srv}).browser()
-	resp, err := b.Get(srv.URL + "/me")
-	if err != nil {
-		t.Fatal(err)
-	}
-	page, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	cookie := sessionCookie(b, srv.URL)
+	_, csrf, cookie := in.signIn(t, e.idp)
 	if _, name := in.replay(t, "/account", cookie); name != "Alice Example" {
 		t.Fatalf("signed in: Account = %q", name)
 	}
-	resp, err = b.PostForm(srv.URL+"/signout", url.Values{"csrf": {reCSRF.FindStringSubmatch(string(page))[1]}})
-	if err != nil {
-		t.Fatal(err)
+	if resp, _ := in.signOut(t, cookie, csrf); resp.StatusCode != http.StatusFound {
+		t.Fatalf("sign-out: %d", resp.StatusCode)
 	}
-	resp.Body.Close()
 	if _, name := in.replay(t, "/account", cookie); name != "anonymous" {
 		t.Fatalf("App.Account of a cookie copied before sign-out = %q, want not signed in", name)
 	}

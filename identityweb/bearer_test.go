@@ -232,16 +232,7 @@ func TestValidateTokenSameTable(t *testing.T) {
 // the new key may be fine: the answer is 503 (retry), never 401 (which makes
 // clients drop their token and loop re-acquiring).
 func TestKeySetDownDuringRotationIs503(t *testing.T) {
-	op := newFakeOP(t)
-	clk := newClock()
-	_, h := apiOn(t, op, clk)
-	if w := call(h, "Bearer "+op.sign(t, "k1", op.claims(clk.Now()))); w.Code != 200 {
-		t.Fatal(w.Body)
-	}
-	op.keysDown.Store(true)
-	op.mu.Lock()
-	op.keys["k2"] = opKeys[1] // published, but the endpoint is failing
-	op.mu.Unlock()
+	op, clk, h := apiDuringRotationWithKeySetDown(t)
 	w := call(h, "Bearer "+op.sign(t, "k2", op.claims(clk.Now())))
 	if w.Code != http.StatusServiceUnavailable || w.Header().Get("Retry-After") == "" {
 		t.Fatalf("status = %d (Retry-After %q), want 503 while the keys cannot be fetched", w.Code, w.Header().Get("Retry-After"))

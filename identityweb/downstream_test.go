@@ -71,11 +71,9 @@ func nameTransport(api, evil *authRecorder, apiHosts ...string) http.RoundTrippe
 	return &http.Transport{DialContext: dial, DialTLSContext: dial, DisableKeepAlives: true}
 }
 
-// A downstream API's token goes only to its BaseURL's exact origin (scheme,
-// host, port) and to paths under its path; never to a look-alike host, a
-// URL with user info, another port or scheme, a sibling path, and never
-// across a redirect to another origin.
-func TestDownstreamTokenStaysOnItsOrigin(t *testing.T) {
+// daemonApp is an App of the development daemon registration, which gets
+// app tokens (AsApp) from a provider of its own.
+func daemonApp(t *testing.T) *identityweb.App {
 	e := newEnv(t, iwt.Options{})
 	app, err := identityweb.New(identityweb.Config{Instance: e.idp.URL + "/", TenantID: tenant,
 		ClientID: iwt.DaemonClientID, ClientSecret: iwt.DaemonSecret},
@@ -83,6 +81,15 @@ func TestDownstreamTokenStaysOnItsOrigin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return app
+}
+
+// A downstream API's token goes only to its BaseURL's exact origin (scheme,
+// host, port) and to paths under its path; never to a look-alike host, a
+// URL with user info, another port or scheme, a sibling path, and never
+// across a redirect to another origin.
+func TestDownstreamTokenStaysOnItsOrigin(t *testing.T) {
+	app := daemonApp(t)
 	evil := newAuthRecorder(t, nil)
 	var api *authRecorder
 	api = newAuthRecorder(t, func(w http.ResponseWriter, r *http.Request) {
@@ -245,13 +252,7 @@ func TestTokenRequestIsNeverRedirected(t *testing.T) {
 // handler that changed the error's scopes changed what every later request
 // of the client asked for.
 func TestChallengeErrorDoesNotShareTheClientsScopes(t *testing.T) {
-	e := newEnv(t, iwt.Options{})
-	app, err := identityweb.New(identityweb.Config{Instance: e.idp.URL + "/", TenantID: tenant,
-		ClientID: iwt.DaemonClientID, ClientSecret: iwt.DaemonSecret},
-		identityweb.AppOptions{Options: identityweb.Options{HTTPClient: e.idp.Client(), Clock: e.clk, Logger: quiet()}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	app := daemonApp(t)
 	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodPost { // always a claims challenge
 			w.Header().Set("WWW-Authenticate", `Bearer error="insufficient_claims", claims="eyJhY2Nlc3NfdG9rZW4iOnt9fQ=="`)

@@ -63,16 +63,7 @@ func TestRemovedSigningKeyStopsValidating(t *testing.T) {
 // rate-limited like a successful one (one request, then back-off), and the
 // answer is 503 (the keys cannot be had), not 401.
 func TestUnknownKidsWhileKeySetFailsBackOff(t *testing.T) {
-	op := newFakeOP(t)
-	clk := newClock()
-	_, h := apiOn(t, op, clk)
-	if w := call(h, "Bearer "+op.sign(t, "k1", op.claims(clk.Now()))); w.Code != 200 {
-		t.Fatal(w.Body)
-	}
-	op.keysDown.Store(true)
-	op.mu.Lock()
-	op.keys["k2"] = opKeys[1] // rotated in, but the endpoint fails
-	op.mu.Unlock()
+	op, clk, h := apiDuringRotationWithKeySetDown(t)
 	base := op.jwksCalls.Load()
 	codes := make([]int, 50)
 	var wg sync.WaitGroup
@@ -110,4 +101,21 @@ func TestUnknownKidsWhileKeySetFailsBackOff(t *testing.T) {
 	if w := call(h, "Bearer "+op.sign(t, "k1", op.claims(clk.Now()))); w.Code != 200 {
 		t.Fatalf("a known key while the set is down: %d", w.Code)
 	}
+}
+
+// apiDuringRotationWithKeySetDown returns an API that validated a token of
+// the provider's key k1, after which the provider published a new key k2
+// while its key set endpoint started failing.
+func apiDuringRotationWithKeySetDown(t *testing.T) (*fakeOP, *fakeClock, http.Handler) {
+	op := newFakeOP(t)
+	clk := newClock()
+	_, h := apiOn(t, op, clk)
+	if w := call(h, "Bearer "+op.sign(t, "k1", op.claims(clk.Now()))); w.Code != 200 {
+		t.Fatal(w.Body)
+	}
+	op.keysDown.Store(true)
+	op.mu.Lock()
+	op.keys["k2"] = opKeys[1]
+	op.mu.Unlock()
+	return op, clk, h
 }

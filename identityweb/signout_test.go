@@ -107,6 +107,54 @@ func (w *webInstance) replay(t *testing.T, path, cookie string) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
+// signIn signs Alice in through the instance (the provider signs her in at
+// once) and returns her browser, the CSRF token of her page and her session
+// cookie.
+func (w *webInstance) signIn(t *testing.T, idp *iwt.Server) (jar *http.Client, csrf, cookie string) {
+	t.Helper()
+	jar = (&site{t: t, idp: idp, srv: w.srv}).browser()
+	resp, err := jar.Get(w.srv.URL + "/me")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	m := reCSRF.FindStringSubmatch(string(page))
+	if m == nil {
+		t.Fatalf("sign-in: %d %q", resp.StatusCode, page)
+	}
+	return jar, m[1], sessionCookie(jar, w.srv.URL)
+}
+
+// signOut posts the sign-out form to the instance with the session cookie,
+// and returns the answer (not followed) and its body.
+func (w *webInstance) signOut(t *testing.T, cookie, csrf string) (*http.Response, string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, w.srv.URL+"/signout", strings.NewReader(url.Values{"csrf": {csrf}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.AddCookie(&http.Cookie{Name: "idw_session", Value: cookie})
+	resp, err := (&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	return resp, string(body)
+}
+
+// openCircuit makes one L2 read of cache fail through proxy, its network to
+// Redis: the circuit opens (until the fake clock moves past CircuitBreak).
+// Redis itself is fine again at once.
+func openCircuit(t *testing.T, proxy *redistest.Proxy, cache *cachestore.Tiered) {
+	t.Helper()
+	proxy.SetMode(redistest.Reset)
+	cache.Get(context.Background(), "a key no one wrote")
+	proxy.SetMode(redistest.Pass)
+	if cache.L2Failures() == 0 {
+		t.Fatal("the failed read did not reach L2")
+	}
+}
+
 // signedOutEverywhere fails t when an instance still treats the replayed
 // pre-sign-out cookie as signed in, or still hands out the user's token.
 func signedOutEverywhere(t *testing.T, when, cookie, idpURL string, instances ...*webInstance) {
@@ -137,17 +185,7 @@ func TestSignOutHoldsWhileRedisCircuitIsOpen(t *testing.T) {
 	two := newWebInstance(t, e, srv.Addr, ring)
 
 	// Alice signs in on instance 1; instance 2 serves her through L2.
-	jar := (&site{t: t, idp: e.idp, srv: one.srv}).browser()
-	resp, err := jar.Get(one.srv.URL + "/me")
-	if err != nil {
-		t.Fatal(err)
-	}
-	page, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if !strings.HasPrefix(string(page), "hello Alice") {
-		t.Fatalf("sign-in: %q", page)
-	}
-	cookie := sessionCookie(jar, one.srv.URL)
+	_, csrf, cookie := one.signIn(t, e.idp)
 	for i, in := range []*webInstance{one, two} {
 		if code, body := in.replay(t, "/me", cookie); code != 200 || !strings.HasPrefix(body, "hello Alice") {
 			t.Fatalf("instance %d before sign-out: %d %q", i+1, code, body)
@@ -157,22 +195,13 @@ func TestSignOutHoldsWhileRedisCircuitIsOpen(t *testing.T) {
 		}
 	}
 
-	// One L2 read fails on instance 1: its circuit opens (for a minute of
-	// the fake clock). Redis itself is fine again at once.
-	hiccup.SetMode(redistest.Reset)
-	one.cache.Get(context.Background(), "a key no one wrote")
-	hiccup.SetMode(redistest.Pass)
-	if one.cache.L2Failures() == 0 {
-		t.Fatal("the failed read did not reach L2")
-	}
+	// One L2 read fails on instance 1: its circuit opens.
+	openCircuit(t, hiccup, one.cache)
 
 	// Sign-out on instance 1 while its circuit is open.
-	csrf := reCSRF.FindStringSubmatch(string(page))[1]
-	resp, err = jar.PostForm(one.srv.URL+"/signout", url.Values{"csrf": {csrf}})
-	if err != nil {
-		t.Fatal(err)
+	if resp, _ := one.signOut(t, cookie, csrf); resp.StatusCode != http.StatusFound {
+		t.Fatalf("sign-out: %d", resp.StatusCode)
 	}
-	resp.Body.Close()
 	signedOutEverywhere(t, "circuit open", cookie, e.idp.URL, one)
 	t.Run("instance 2 while instance 1's circuit is open", func(t *testing.T) {
 		// Known gap (security #14 item 2, reported): cachestore.Tiered
@@ -225,32 +254,14 @@ func TestSignOutOnAColdInstanceEndsTheUsersTokens(t *testing.T) {
 	two := newWebInstance(t, e, srv.Addr, ring)
 	cold := newWebInstance(t, e, hiccup.Addr, ring)
 
-	jar := (&site{t: t, idp: e.idp, srv: one.srv}).browser()
-	resp, err := jar.Get(one.srv.URL + "/me")
-	if err != nil {
-		t.Fatal(err)
-	}
-	page, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	cookie := sessionCookie(jar, one.srv.URL)
+	_, csrf, cookie := one.signIn(t, e.idp)
 	if code, _ := two.replay(t, "/token", cookie); code != 200 {
 		t.Fatalf("instance 2 before sign-out: no token (%d)", code)
 	}
-	hiccup.SetMode(redistest.Reset)
-	cold.cache.Get(context.Background(), "a key no one wrote")
-	hiccup.SetMode(redistest.Pass)
+	openCircuit(t, hiccup, cold.cache)
 
 	// The sign-out form posted to the cold instance.
-	csrf := reCSRF.FindStringSubmatch(string(page))[1]
-	req, _ := http.NewRequest(http.MethodPost, cold.srv.URL+"/signout", strings.NewReader(url.Values{"csrf": {csrf}}.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.AddCookie(&http.Cookie{Name: "idw_session", Value: cookie})
-	resp, err = (&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusFound {
+	if resp, _ := cold.signOut(t, cookie, csrf); resp.StatusCode != http.StatusFound {
 		t.Fatalf("sign-out on the cold instance: %d", resp.StatusCode)
 	}
 	e.clk.Advance(2 * time.Minute)
@@ -286,19 +297,13 @@ func TestSignOutSaysSoWhenTheCacheCannotDelete(t *testing.T) {
 	ring, _ := cachestore.NewKeyRing(cachestore.NewKey())
 	cache := cachestore.NewEncrypted(redisstore.New(rdb, redisstore.Options{Prefix: "app:"}), ring, cachestore.EncryptedOptions{Clock: e.clk, Logger: quiet()})
 	in := newWebInstance(t, e, srv.Addr, ring, func(o *identityweb.AppOptions) { o.Cache = cache })
-	jar := (&site{t: t, idp: e.idp, srv: in.srv}).browser()
-	resp, err := jar.Get(in.srv.URL + "/me")
-	if err != nil {
-		t.Fatal(err)
-	}
-	page, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	jar, csrf, cookie := in.signIn(t, e.idp)
 	srv.Kill()
 	// Signing in again (consent, claims) must first remove the session's
 	// previous tokens: it fails rather than leave them behind.
 	nr := *jar
 	nr.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	resp, err = nr.Get(in.srv.URL + "/signin?returnUrl=/me")
+	resp, err := nr.Get(in.srv.URL + "/signin?returnUrl=/me")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -312,15 +317,7 @@ func TestSignOutSaysSoWhenTheCacheCannotDelete(t *testing.T) {
 	if resp.Request.URL.Path != "/signin-oidc" || resp.StatusCode != http.StatusServiceUnavailable {
 		t.Fatalf("signing in again with the token cache down: %s %d, want the callback's 503", resp.Request.URL.Path, resp.StatusCode)
 	}
-	req, _ := http.NewRequest(http.MethodPost, in.srv.URL+"/signout", strings.NewReader(url.Values{"csrf": {reCSRF.FindStringSubmatch(string(page))[1]}}.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.AddCookie(&http.Cookie{Name: "idw_session", Value: sessionCookie(jar, in.srv.URL)})
-	resp, err = (&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	resp, body := in.signOut(t, cookie, csrf)
 	if resp.StatusCode != http.StatusServiceUnavailable {
 		t.Fatalf("sign-out with the token cache down: %d, want 503", resp.StatusCode)
 	}
@@ -329,7 +326,7 @@ func TestSignOutSaysSoWhenTheCacheCannotDelete(t *testing.T) {
 			t.Fatal("the session was ended although its tokens could not be removed")
 		}
 	}
-	if strings.Contains(string(body), "identityweb:") || strings.Contains(string(body), srv.Addr) {
+	if strings.Contains(body, "identityweb:") || strings.Contains(body, srv.Addr) {
 		t.Fatalf("internals in the answer: %q", body)
 	}
 }
