@@ -136,9 +136,9 @@ func TestTieredDeleteIsRetriedUntilL2Confirms(t *testing.T) {
 	// Retries fail many times while L2 stays down (the circuit lets one
 	// through after each pause); the hook hears of the key once.
 	for i := 0; i < 5; i++ {
+		before := tr.L2Failures()
 		clk.Advance(3 * time.Second)
-		before := l2.calls.Load()
-		waitUntil(t, "a retry", func() bool { return l2.calls.Load() > before })
+		waitUntil(t, "a retry", func() bool { return tr.L2Failures() > before })
 	}
 	if got := inL2(l2, "rt"); got != "refresh token" {
 		t.Fatalf("L2 changed while down: %q", got)
@@ -396,5 +396,31 @@ func TestTieredRevalidatesL1AfterResubscribe(t *testing.T) {
 	l2.down.Store(true) // L2 cannot answer: the L1 copy is served
 	if v, ok, _ := tr.Get(ctx, "kept"); !ok || string(v) != "v1" {
 		t.Fatalf("kept key with L2 down = %q %v", v, ok)
+	}
+}
+
+// During a key rotation's rollout an instance with the old ring cannot read
+// the invalidations of one that seals with the new key: a sign-out on the
+// new instance must still stop the old one serving the tokens.
+func TestInvalidationFromAnotherKeyRingRevalidates(t *testing.T) {
+	ctx := context.Background()
+	oldKey, newKey := cachestore.NewKey(), cachestore.NewKey()
+	oldRing, _ := cachestore.NewKeyRing(oldKey)
+	newRing, _ := cachestore.NewKeyRing(newKey, oldKey)
+	shared := &bus{Memory: cachestore.NewMemory(cachestore.MemoryOptions{})}
+	rolledOut := cachestore.NewTiered(cachestore.NewMemory(cachestore.MemoryOptions{}),
+		cachestore.NewEncrypted(shared, newRing, cachestore.EncryptedOptions{Logger: discard()}), cachestore.TieredOptions{Logger: discard()})
+	notYet := cachestore.NewTiered(cachestore.NewMemory(cachestore.MemoryOptions{}),
+		cachestore.NewEncrypted(shared, oldRing, cachestore.EncryptedOptions{Logger: discard()}), cachestore.TieredOptions{Logger: discard()})
+	defer rolledOut.Close()
+	defer notYet.Close()
+	waitSubscribed(t, shared, 2)
+	notYet.Set(ctx, "rt", []byte("refresh token"), time.Hour) // sealed with the old key: both read it
+	if v, _, _ := rolledOut.Get(ctx, "rt"); string(v) != "refresh token" {
+		t.Fatalf("the rolled-out instance cannot read the old key's value: %q", v)
+	}
+	rolledOut.Delete(ctx, "rt") // sign-out on the rolled-out instance
+	if v, ok, _ := notYet.Get(ctx, "rt"); ok {
+		t.Fatalf("the instance with the old ring still serves %q after the sign-out", v)
 	}
 }

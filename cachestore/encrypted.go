@@ -21,6 +21,8 @@ type Encrypted struct {
 	clock  Clock
 	logger *slog.Logger
 	failed atomic.Int64
+	// badMessages counts invalidation messages that did not open.
+	badMessages atomic.Int64
 }
 
 // EncryptedOptions configure an Encrypted store; the zero value is usable.
@@ -130,16 +132,29 @@ func (e *Encrypted) Publish(ctx context.Context, payload []byte) error {
 	return inv.Publish(ctx, e.ring.Seal(payload, invalidationAAD))
 }
 
-// Subscribe receives sealed payloads from the inner store and opens them;
-// what does not open is dropped.
+// Subscribe receives sealed payloads from the inner store and opens them.
+// A message that does not open — typically sent by an instance whose key
+// ring has a newer first key, during a rotation's rollout — may have
+// invalidated any key, so it is treated as missed messages are: it calls
+// onResubscribe (Tiered then checks its L1 against L2) and logs a warning
+// (at the 1st, 2nd, 4th, 8th… occurrence).
 func (e *Encrypted) Subscribe(ctx context.Context, onMessage func([]byte), onResubscribe func()) error {
 	inv, ok := e.inner.(Invalidator)
 	if !ok {
 		return errNoInvalidator
 	}
 	return inv.Subscribe(ctx, func(b []byte) {
-		if pt, err := e.ring.Open(b, invalidationAAD); err == nil {
+		pt, err := e.ring.Open(b, invalidationAAD)
+		if err == nil {
 			onMessage(pt)
+			return
+		}
+		if n := e.badMessages.Add(1); n&(n-1) == 0 {
+			e.logger.LogAttrs(ctx, slog.LevelWarn, "cachestore: an invalidation message does not decrypt (do the instances share the key ring?); checking L1 against L2",
+				slog.Int64("count", n))
+		}
+		if onResubscribe != nil {
+			onResubscribe()
 		}
 	}, onResubscribe)
 }

@@ -57,8 +57,35 @@ type memEntry struct {
 	value   []byte
 	expires int64  // unix nanoseconds
 	born    uint64 // Memory.sets when it was stored (Tiered revalidation)
-	slot    int32  // with ref, one word: the entry stays 64 bytes
-	ref     atomic.Bool
+	slot    int32  // with flags, one word: the entry stays 64 bytes
+	flags   atomic.Uint32
+}
+
+// memEntry flags.
+const (
+	flagRef  = 1 << iota // read since the CLOCK hand last passed
+	flagDead             // removed, replaced, evicted or cleared: Handle.Valid is false
+)
+
+// Handle names one stored value of a Memory: it stays valid until that
+// value is removed, replaced, evicted or cleared (expiry is the holder's to
+// check). A token engine keeps a decoded copy of a hot entry beside a
+// handle, and re-reads the store only when the handle goes invalid.
+type Handle struct{ e *memEntry }
+
+// Valid reports whether the value is still the one stored.
+func (h Handle) Valid() bool { return h.e != nil && h.e.flags.Load()&flagDead == 0 }
+
+// LookupHandle is LookupAt that also returns the value's Handle.
+func (m *Memory) LookupHandle(key string, now time.Time) ([]byte, Handle, bool) {
+	s := m.shard(key)
+	s.mu.RLock()
+	e := s.items[key]
+	s.mu.RUnlock()
+	if e == nil || now.UnixNano() >= e.expires {
+		return nil, Handle{}, false
+	}
+	return e.value, Handle{e}, true
 }
 
 // NewMemory returns an empty Memory store.
@@ -106,8 +133,8 @@ func (m *Memory) LookupAt(key string, now time.Time) ([]byte, bool) {
 	if e == nil || now.UnixNano() >= e.expires {
 		return nil, false
 	}
-	if !e.ref.Load() {
-		e.ref.Store(true)
+	if e.flags.Load()&flagRef == 0 {
+		e.flags.Or(flagRef)
 	}
 	return e.value, true
 }
@@ -142,8 +169,8 @@ func (m *Memory) lookupBorn(key string) ([]byte, uint64, bool) {
 	if e == nil || now >= e.expires {
 		return nil, 0, false
 	}
-	if !e.ref.Load() {
-		e.ref.Store(true)
+	if e.flags.Load()&flagRef == 0 {
+		e.flags.Or(flagRef)
 	}
 	return e.value, e.born, true
 }
@@ -229,6 +256,7 @@ func entrySize(e *memEntry) int64 { return int64(len(e.key) + len(e.value) + ent
 
 // remove takes e out of the shard; s.mu must be held.
 func (s *memShard) remove(e *memEntry) {
+	e.flags.Or(flagDead)
 	delete(s.items, e.key)
 	s.bytes -= entrySize(e)
 	last := len(s.ring) - 1
@@ -261,11 +289,11 @@ func (s *memShard) evictOne(now int64) {
 			s.hand = 0
 		}
 		e := s.ring[s.hand]
-		if now >= e.expires || !e.ref.Load() {
+		if now >= e.expires || e.flags.Load()&flagRef == 0 {
 			s.remove(e)
 			return
 		}
-		e.ref.Store(false)
+		e.flags.And(^uint32(flagRef))
 		s.hand++
 	}
 }
@@ -275,6 +303,9 @@ func (m *Memory) Clear() {
 	for i := range m.shards {
 		s := &m.shards[i]
 		s.mu.Lock()
+		for _, e := range s.items {
+			e.flags.Or(flagDead)
+		}
 		clear(s.items)
 		clear(s.ring)
 		s.ring, s.hand, s.bytes = s.ring[:0], 0, 0

@@ -74,10 +74,13 @@ type TieredOptions struct {
 // not read it from L2 nor fill L1 from L2 for it: a pending delete is a
 // miss at once (L1 included), a pending write is served from L1 only. A
 // later Set of a key replaces its pending delete (the new value wins); a
-// later Delete replaces its pending write. The pending set is a map keyed by
-// cache key, so it is bounded by the keys that exist: repeated operations on
-// a key take one slot, and nothing is evicted from it (dropping an entry
-// would lose a sign-out). Delete and Set return at once; PendingDeletes and
+// later Delete replaces its pending write; another instance's write of a
+// key whose write is pending here wins over it (its invalidation drops
+// ours), never over a pending delete. The pending set is a map keyed by
+// cache key, so it is bounded by the distinct keys this instance deleted or
+// wrote while L2 was unreachable: repeated operations on a key take one
+// slot (about 100 bytes plus the key), and nothing is evicted from it
+// (dropping an entry would lose a sign-out). Delete and Set return at once; PendingDeletes and
 // PendingWrites count what waits. Close makes a last attempt and reports
 // what could not be applied.
 //
@@ -210,7 +213,7 @@ func (e *UnappliedError) Unwrap() error { return ErrL2Unavailable }
 // makes one last attempt to apply pending deletes and writes (each bounded
 // by L2Timeout, stopping at the first failure). It returns an
 // *UnappliedError when some remain. Calling it again returns the same
-// result.
+// result; the store must not be used after Close.
 func (t *Tiered) Close() error {
 	t.close.Do(func() {
 		t.cancel()
@@ -228,6 +231,11 @@ func (t *Tiered) Close() error {
 	})
 	return t.closeErr
 }
+
+// L1 returns the tiered store's local level: read-only use (LookupHandle)
+// by a token engine that keeps hot entries decoded; writes go through the
+// Tiered.
+func (t *Tiered) L1() *Memory { return t.l1 }
 
 // L2Failures counts L2 failures since the start.
 func (t *Tiered) L2Failures() int64 { return t.failures.Load() }
@@ -280,9 +288,9 @@ func (t *Tiered) closeCircuit(ctx context.Context) {
 }
 
 func (t *Tiered) fail(ctx context.Context, op string, err error, report bool) {
-	t.failures.Add(1)
 	first := t.openTill.Swap(t.opts.Clock.Now().Add(t.opts.CircuitBreak).UnixNano()) == 0
-	if first { // one warning per circuit opening
+	t.failures.Add(1) // after the circuit opened: a caller seeing the count sees the circuit
+	if first {        // one warning per circuit opening
 		t.opts.Logger.LogAttrs(ctx, slog.LevelWarn, "cachestore: L2 failed; serving from L1 and the identity provider, L2 paused",
 			slog.String("op", op), slog.String("error", err.Error()), slog.Duration("pause", t.opts.CircuitBreak))
 	}
@@ -399,7 +407,18 @@ func (t *Tiered) Set(ctx context.Context, key string, value []byte, ttl time.Dur
 	t.l1.Set(ctx, key, value, l1ttl)
 	gen := t.mark(key, false)
 	st.mu.Unlock()
-	t.toL2(ctx, key, gen, "set", func(c context.Context) error { return t.l2.Set(c, key, value, ttl) })
+	at := t.opts.Clock.Now()
+	t.toL2(ctx, key, gen, "set", func(c context.Context) error {
+		if ttl <= 0 {
+			return t.l2.Set(c, key, value, ttl)
+		}
+		// Applied later (async queue): the entry keeps its deadline.
+		left := ttl - t.opts.Clock.Now().Sub(at)
+		if left <= 0 {
+			return t.l2.Delete(c, key)
+		}
+		return t.l2.Set(c, key, value, left)
+	})
 	return nil
 }
 

@@ -57,8 +57,10 @@ type TokenAcquirer struct {
 	throttle  throttleState
 	dpop      atomic.Pointer[dpopState]
 	dpopMu    sync.Mutex
-	lockSeed  maphash.Seed
-	locks     [256]sync.Mutex // per-partition refresh serialization (striped)
+	// front keeps hot app tokens decoded, by scope (see front.go).
+	front    frontTable
+	lockSeed maphash.Seed
+	locks    [256]sync.Mutex // per-partition refresh serialization (striped)
 }
 
 // NewTokenAcquirer validates cfg, fills opts' defaults and returns an
@@ -87,6 +89,7 @@ func NewTokenAcquirer(cfg Config, opts Options) (*TokenAcquirer, error) {
 		http: opts.HTTPClient, logger: opts.Logger, metrics: telemetry.New(opts.MeterProvider, "github.com/identityweb/go-identityweb/identityweb"),
 		obo: cachekey.NewDigestMemo(50_000), sessions: cachekey.NewDigestMemo(50_000), lockSeed: maphash.MakeSeed(),
 	}
+	a.front.seed = maphash.MakeSeed()
 	a.mem, _ = opts.Cache.(*cachestore.Memory)
 	a.leveled, _ = opts.Cache.(cachestore.Leveled)
 	_, a.l1Memory = opts.Cache.(*cachestore.Tiered)
@@ -111,6 +114,11 @@ func (a *TokenAcquirer) Close() error {
 // ForApp returns an app token for scope, a resource's "/.default" scope
 // ("api://my-api/.default"), with the client credentials grant.
 func (a *TokenAcquirer) ForApp(ctx context.Context, scope string, opts ...CallOption) (Result, error) {
+	if len(opts) == 0 {
+		if res, ok := a.frontHit(ctx, scope); ok {
+			return res, nil
+		}
+	}
 	o := collect(opts)
 	if scope == "" {
 		return Result{}, misuse("ForApp needs the resource's \".default\" scope")

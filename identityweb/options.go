@@ -285,6 +285,11 @@ var reservedParams = map[string]bool{"grant_type": true, "scope": true, "client_
 	"requested_token_use": true, "claims": true,
 	"dpop": true} // not a parameter; its name ends the cache keys of DPoP-bound tokens
 
+// plain reports whether no option was given.
+func (o *callOptions) plain() bool {
+	return !o.force && o.claims == "" && o.tenant == "" && o.params == nil && o.err == nil
+}
+
 func (o *callOptions) addParam(k, v string) {
 	if o.params == nil {
 		o.params = url.Values{}

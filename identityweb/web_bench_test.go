@@ -8,14 +8,19 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/alexedwards/scs/v2"
 	"github.com/coreos/go-oidc/v3/oidc"
+	"github.com/gorilla/sessions"
 
 	"github.com/identityweb/go-identityweb/identityweb"
 	iwt "github.com/identityweb/go-identityweb/identityweb/identitywebtest"
 	"github.com/identityweb/go-identityweb/internal/dpop"
+	"github.com/identityweb/go-identityweb/session"
 )
 
 var okHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(204) })
@@ -119,6 +124,62 @@ func BenchmarkRequireUser(b *testing.B) {
 			h.ServeHTTP(discardWriter{}, req)
 		}
 	})
+	// The dependency's share: scs's LoadAndSave of the same session with
+	// the same codec, around the bare handler.
+	b.Run("scs-loadandsave-only", func(b *testing.B) {
+		sm := scs.New()
+		sm.Codec = scsCodecOf(b, app)
+		scsOnly := sm.LoadAndSave(okHandler)
+		w := httptest.NewRecorder()
+		sm.LoadAndSave(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			sm.Put(r.Context(), "idw.key", "k")
+			sm.Put(r.Context(), "idw.account", "o\x00t\x00u\x00n")
+			sm.Put(r.Context(), "idw.csrf", "c")
+		})).ServeHTTP(w, httptest.NewRequest("GET", "/", nil))
+		r := httptest.NewRequest(http.MethodGet, "/me", nil)
+		r.AddCookie(w.Result().Cookies()[0])
+		b.ReportAllocs()
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			scsOnly.ServeHTTP(discardWriter{}, r)
+		}
+	})
+	b.Run("handler+requireuser-gorilla-cookie", func(b *testing.B) {
+		gs, _ := session.NewGorilla(sessions.NewCookieStore([]byte(strings.Repeat("h", 32)), []byte(strings.Repeat("b", 32))), session.GorillaOptions{InsecureAllowHTTPCookies: true})
+		gapp, err := identityweb.New(identityweb.Config{Instance: idp.URL + "/", TenantID: tenant, ClientID: iwt.WebAppClientID, ClientSecret: iwt.WebAppSecret},
+			identityweb.AppOptions{Options: identityweb.Options{HTTPClient: idp.Client(), Logger: quiet()}, Sessions: gs})
+		if err != nil {
+			b.Fatal(err)
+		}
+		gh := gapp.Handler(gapp.RequireUser(okHandler))
+		gsrv := httptest.NewServer(gh)
+		defer gsrv.Close()
+		gb := (&site{idp: idp, srv: gsrv}).browser()
+		resp, err := gb.Get(gsrv.URL + "/me")
+		if err != nil || resp.StatusCode != 204 {
+			b.Fatalf("gorilla sign-in: %v", err)
+		}
+		resp.Body.Close()
+		u, _ := url.Parse(gsrv.URL)
+		r := httptest.NewRequest(http.MethodGet, "/me", nil)
+		for _, c := range gb.Jar.Cookies(u) {
+			r.AddCookie(c)
+		}
+		b.ReportAllocs()
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			gh.ServeHTTP(discardWriter{}, r)
+		}
+	})
+}
+
+// scsCodecOf is the codec the App's own scs manager uses.
+func scsCodecOf(b *testing.B, app *identityweb.App) scs.Codec {
+	s, err := session.NewSCS(nil, session.SCSOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return s.Manager().Codec
 }
 
 type discardWriter struct{}

@@ -145,15 +145,22 @@ func (a *App) Handler(next http.Handler) http.Handler {
 // SignInPath (GET) and SignOutPath (POST with the CSRF token) — and passes
 // every other request to next. It expects the session middleware outside.
 func (a *App) Routes(next http.Handler) http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc(a.cfg.CallbackPath, a.callback)
-	mux.HandleFunc(a.cfg.SignedOutCallbackPath, func(w http.ResponseWriter, r *http.Request) {
-		http.Redirect(w, r, a.opts.SignedOutRedirect, http.StatusFound)
+	// Exact paths, matched by a switch: every request of the app passes
+	// here, and a mux would cost allocations on each.
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case a.cfg.CallbackPath:
+			a.callback(w, r)
+		case a.cfg.SignedOutCallbackPath:
+			http.Redirect(w, r, a.opts.SignedOutRedirect, http.StatusFound)
+		case a.cfg.SignInPath:
+			a.signIn(w, r)
+		case a.cfg.SignOutPath:
+			a.signOut(w, r)
+		default:
+			next.ServeHTTP(w, r)
+		}
 	})
-	mux.HandleFunc(a.cfg.SignInPath, a.signIn)
-	mux.HandleFunc(a.cfg.SignOutPath, a.signOut)
-	mux.Handle("/", next)
-	return mux
 }
 
 // RequireUser lets signed-in users through (their Account in the context)

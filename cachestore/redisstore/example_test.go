@@ -18,3 +18,19 @@ func ExampleNew() {
 	defer cache.Close()
 	_ = cache // identityweb.Options{Cache: cache}
 }
+
+// Sentinel: the sentinels' addresses and the master's name in one URL; the
+// lock waits for a replica's acknowledgement so that it survives a failover.
+// (Needs Redis, so it is compiled but not run.)
+func ExampleNewFromURL() {
+	s, err := redisstore.NewFromURL("redis://10.0.0.1:26379?master_name=mymaster&addr=10.0.0.2:26379&addr=10.0.0.3:26379",
+		redisstore.Options{Prefix: "myapp:", LockReplicas: 1})
+	if err != nil {
+		panic(err)
+	}
+	defer s.Close()
+	ring, _ := cachestore.NewKeyRing(cachestore.NewKey())
+	cache := cachestore.NewTiered(cachestore.NewMemory(cachestore.MemoryOptions{}),
+		cachestore.NewEncrypted(s, ring, cachestore.EncryptedOptions{}), cachestore.TieredOptions{})
+	defer cache.Close()
+}

@@ -384,8 +384,12 @@ func TestRedisStall(t *testing.T) {
 	if maxConns > baseConns+40 {
 		t.Errorf("%d connections open during the stall (baseline %d): the pool is not bounded", maxConns, baseConns)
 	}
+	// The pool may keep a few more idle connections than before (each costs
+	// the proxy five goroutines): the library's own goroutines are counted
+	// apart from them.
 	eventually(t, 15*time.Second, "goroutines and connections back to the baseline", func() bool {
-		return runtime.NumGoroutine() <= baseG+10 && link.OpenConns() <= baseConns+5
+		conns := link.OpenConns()
+		return conns <= baseConns+10 && runtime.NumGoroutine()-5*conns <= baseG-5*baseConns+10
 	})
 	t.Logf("after recovery: %d goroutines (baseline %d), %d proxy connections (baseline %d)", runtime.NumGoroutine(), baseG, link.OpenConns(), baseConns)
 	invalidationReaches(t, b, a, "after-stall") // a's subscription was replaced

@@ -258,7 +258,8 @@ func (s *Store) Add(ctx context.Context, key string, value []byte, ttl time.Dura
 	if ttl <= 0 {
 		ttl = s.opts.DefaultTTL
 	}
-	return s.rdb.SetNX(ctx, s.opts.Prefix+key, value, max(ttl, time.Millisecond)).Result()
+	added, err := s.rdb.SetNX(ctx, s.opts.Prefix+key, value, max(ttl, time.Millisecond)).Result()
+	return added, s.failed(err)
 }
 
 // Delete removes key.
