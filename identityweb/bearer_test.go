@@ -33,7 +33,9 @@ type fakeOP struct {
 	mu        sync.Mutex
 	keys      map[string]*rsa.PrivateKey
 	jwksCalls atomic.Int32
-	keysDown  atomic.Bool // the key set answers 500
+	keysDown  atomic.Bool                   // the key set answers 500
+	keysHang  atomic.Pointer[chan struct{}] // when set, the key set answers once it is closed
+	hanging   chan struct{}                 // a key set request is held by keysHang
 	// tokenEndpoint is advertised as the token endpoint when set.
 	tokenEndpoint string
 }
@@ -49,7 +51,7 @@ func newFakeOP(t testing.TB) *fakeOP {
 			opKeys[i], _ = rsa.GenerateKey(rand.Reader, 2048)
 		}
 	})
-	op := &fakeOP{keys: map[string]*rsa.PrivateKey{"k1": opKeys[0]}}
+	op := &fakeOP{keys: map[string]*rsa.PrivateKey{"k1": opKeys[0]}, hanging: make(chan struct{}, 16)}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/.well-known/openid-configuration", func(w http.ResponseWriter, r *http.Request) {
 		tokenEndpoint := op.srv.URL + "/token"
@@ -61,6 +63,10 @@ func newFakeOP(t testing.TB) *fakeOP {
 	})
 	mux.HandleFunc("/keys", func(w http.ResponseWriter, r *http.Request) {
 		op.jwksCalls.Add(1)
+		if hang := op.keysHang.Load(); hang != nil {
+			op.hanging <- struct{}{}
+			<-*hang
+		}
 		if op.keysDown.Load() {
 			http.Error(w, "down", http.StatusInternalServerError)
 			return

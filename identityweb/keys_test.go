@@ -119,3 +119,34 @@ func apiDuringRotationWithKeySetDown(t *testing.T) (*fakeOP, *fakeClock, http.Ha
 	op.mu.Unlock()
 	return op, clk, h
 }
+
+// The scheduled refresh of the keys runs on the request that finds it due:
+// a key set endpoint that hangs then holds up that one request, never the
+// others (which go on with the keys they have).
+func TestScheduledKeyRefreshHoldsUpOneRequest(t *testing.T) {
+	op := newFakeOP(t)
+	clk := newClock()
+	_, h := apiOn(t, op, clk)
+	claims := op.claims(clk.Now())
+	claims["exp"] = clk.Now().Add(48 * time.Hour).Unix()
+	tok := "Bearer " + op.sign(t, "k1", claims)
+	if w := call(h, tok); w.Code != 200 {
+		t.Fatal(w.Body)
+	}
+	clk.Advance(25 * time.Hour)
+	hang := make(chan struct{})
+	op.keysHang.Store(&hang)
+	first := make(chan int)
+	go func() { first <- call(h, tok).Code }()
+	<-op.hanging // the first request's refresh is at the key set endpoint
+	for i := 0; i < 5; i++ {
+		if w := call(h, tok); w.Code != 200 {
+			t.Fatalf("a request during the refresh: %d", w.Code)
+		}
+	}
+	op.keysHang.Store(nil)
+	close(hang)
+	if code := <-first; code != 200 {
+		t.Fatalf("the request that refreshed the keys: %d", code)
+	}
+}

@@ -162,18 +162,25 @@ func (k *Set) key(ctx context.Context, kid string) (*rsa.PublicKey, error) {
 	return nil, ErrUnknownKey
 }
 
-// refresh fetches the set once for every caller (joining a request in
-// flight), unless a failure's back-off is running: then it returns that
-// failure at once.
+// refresh fetches the set once for every caller, unless a failure's
+// back-off is running: then it returns that failure at once. The caller
+// that starts the request waits for it, and so do callers that need it: no
+// keys loaded yet, or an unknown kid. Others, while a scheduled refresh is
+// in flight, go on with the keys in use (a slow key set endpoint then holds
+// up one request, not every request).
 func (k *Set) refresh(ctx context.Context, miss bool) error {
 	k.mu.Lock()
-	if k.inflight == nil {
+	switch {
+	case k.inflight == nil:
 		if k.clock.Now().Before(k.retryAt) {
 			err := k.err
 			k.mu.Unlock()
 			return err
 		}
 		k.start(miss)
+	case !miss && k.keys.Load() != nil:
+		k.mu.Unlock()
+		return nil
 	}
 	done := k.inflight
 	k.mu.Unlock()
