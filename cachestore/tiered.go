@@ -27,8 +27,10 @@ var (
 // TieredOptions configure a Tiered store; the zero value is usable.
 type TieredOptions struct {
 	// L2Timeout bounds each L2 operation (a read, a write, a delete, an
-	// invalidation publish, a lock release). A stalled Redis costs a call at
-	// most this long, once per circuit opening. Default: 250 ms.
+	// invalidation publish, a lock release). A stalled Redis costs a Get at
+	// most this long, and a Set or Delete (write, then publish) twice this,
+	// once per circuit opening; then the circuit is open and calls skip L2.
+	// Default: 250 ms.
 	L2Timeout time.Duration
 	// CircuitBreak is how long L2 is left alone after a failure, so a dead
 	// Redis does not add its timeout to every request. When it is over, one
@@ -451,39 +453,58 @@ func (t *Tiered) toL2(ctx context.Context, key string, gen uint64, op string, ap
 	}
 }
 
-// apply runs one L2 write or delete of key if it is still the latest one
-// (gen), then publishes the invalidation; wait says whether to wait for an
-// operation on the same key in flight (the request path does not wait: it
-// leaves the key to the retries).
+// apply runs one L2 write or delete of key now if L2 may be used, else
+// leaves it pending; wait says whether to wait for an operation on the same
+// key in flight (the request path does not wait: it leaves the key to the
+// retries).
 func (t *Tiered) apply(ctx context.Context, key string, gen uint64, op string, do func(context.Context) error, wait bool) {
 	ok, probe := t.acquire()
 	if !ok {
 		t.postpone(ctx, key, gen, op, ErrL2Unavailable)
 		return
 	}
+	if t.attempt(ctx, key, gen, op, do, wait, probe) == attemptBusy {
+		t.nudge()
+	}
+}
+
+type attemptResult int
+
+const (
+	attemptDone   attemptResult = iota // applied and published, or superseded
+	attemptBusy                        // another operation on the key is in flight
+	attemptFailed                      // L2 failed: the key stays pending
+)
+
+// attempt applies do to key if gen is still its latest operation, then
+// publishes the invalidation, each bounded by L2Timeout; L2 must have been
+// acquired (probe as acquire said).
+func (t *Tiered) attempt(ctx context.Context, key string, gen uint64, op string, do func(context.Context) error, wait, probe bool) attemptResult {
 	release, got := t.lockKey(ctx, key, wait)
 	if !got {
 		t.endProbe(probe)
-		t.nudge()
-		return
+		return attemptBusy
 	}
 	if !t.current(key, gen) { // a later Set or Delete supersedes this one
 		release()
 		t.endProbe(probe)
-		return
+		return attemptDone
 	}
-	err := t.run(ctx, do)
+	c, cancel := t.l2ctx(ctx)
+	err := do(c)
+	cancel()
 	if err == nil {
 		err = t.publish(ctx, key)
 	}
-	op = errOp(op, err)
 	release()
+	op = errOp(op, err)
 	t.finish(ctx, probe, op, err, false)
 	if err != nil {
 		t.postpone(ctx, key, gen, op, err)
-		return
+		return attemptFailed
 	}
 	t.resolve(key, gen)
+	return attemptDone
 }
 
 // publishError marks a failure of the invalidation publish after a
@@ -498,14 +519,6 @@ func errOp(op string, err error) string {
 		return "publish"
 	}
 	return op
-}
-
-// run applies do, bounded by L2Timeout.
-func (t *Tiered) run(ctx context.Context, do func(context.Context) error) error {
-	c, cancel := t.l2ctx(ctx)
-	err := do(c)
-	cancel()
-	return err
 }
 
 func (t *Tiered) endProbe(probe bool) {
@@ -758,37 +771,20 @@ func (t *Tiered) flush(ctx context.Context, closing bool) flushResult {
 		if !ok {
 			return paused
 		}
-		release, got := t.lockKey(ctx, it.key, true)
-		if !got {
-			t.endProbe(probe)
-			return paused
-		}
-		if !t.current(it.key, it.gen) {
-			release()
-			t.endProbe(probe)
-			continue
-		}
-		op := "delete"
-		err := t.run(ctx, func(c context.Context) error {
-			if !it.del {
-				if v, ttl, found := t.l1.lookupTTL(it.key); found {
-					op = "set"
-					return t.l2.Set(c, it.key, v, ttl)
-				}
+		// A pending write sends the value L1 holds now, with what is left
+		// of its TTL; without one, L2 drops the key.
+		op, do := "delete", func(c context.Context) error { return t.l2.Delete(c, it.key) }
+		if !it.del {
+			if v, ttl, found := t.l1.lookupTTL(it.key); found {
+				op, do = "set", func(c context.Context) error { return t.l2.Set(c, it.key, v, ttl) }
 			}
-			return t.l2.Delete(c, it.key)
-		})
-		if err == nil {
-			err = t.publish(ctx, it.key)
 		}
-		release()
-		if err != nil {
-			t.finish(ctx, probe, errOp(op, err), err, false)
-			t.postpone(ctx, it.key, it.gen, errOp(op, err), err)
+		switch t.attempt(ctx, it.key, it.gen, op, do, true, probe) {
+		case attemptBusy: // ctx ended while waiting
+			return paused
+		case attemptFailed:
 			return failed
 		}
-		t.finish(ctx, probe, op, nil, false)
-		t.resolve(it.key, it.gen)
 		if it.reported {
 			applied++
 		}

@@ -106,12 +106,24 @@ func (a *TokenAcquirer) fetchWithRefreshToken(ctx context.Context, s slowReq, ke
 	// Other instances sharing the cache refresh the same user: take the
 	// distributed lock, then read the shared level afresh, so a rotating
 	// refresh token is spent once and waiters use the token the holder got.
-	if release := a.distributedLock(ctx, a.keys.Refresh(s.kind, s.partition)); release != nil {
+	release, held := a.distributedLock(ctx, a.keys.Refresh(s.kind, s.partition))
+	if release != nil {
 		defer release()
 	}
 	// The account first: without it (signed out) no token of the
 	// partition is served, not even one another flight cached.
 	rt, ok := a.loadRefresh(ctx, s.kind, s.partition)
+	if ok && held != nil && held(ctx) != nil {
+		// The lease was lost (a pause, a failover): another instance may be
+		// spending this refresh token. Read again what it wrote; spend the
+		// token only if it is still the one we hold.
+		if e, found := a.lookupFresh(ctx, key); found && !s.force && a.clock.Now().Unix() < e.ExpiresOn-int64(a.opts.ExpiryBuffer/time.Second) {
+			return &fetched{entry: e, cached: true, level: CacheLevelL2}, nil
+		}
+		if again, ok2 := a.loadRefresh(ctx, s.kind, s.partition); ok2 && again.RefreshToken != rt.RefreshToken {
+			rt = again
+		}
+	}
 	if !ok {
 		if s.kind == cachekey.LongRunning && s.assertion != "" {
 			return a.fetchOBO(ctx, s, key, true)
@@ -271,19 +283,26 @@ func (a *TokenAcquirer) lookupFresh(ctx context.Context, key string) (cacheentry
 // (Redis through cachestore.Tiered), waiting at most RefreshLockWait. When
 // it cannot (Redis down), the refresh goes on without it: availability
 // first; the in-process lock still holds.
-func (a *TokenAcquirer) distributedLock(ctx context.Context, name string) (release func()) {
+//
+// held, when the lock can tell (cachestore.Lease), reports whether the
+// lock is still this instance's: checked just before a refresh token is
+// spent.
+func (a *TokenAcquirer) distributedLock(ctx context.Context, name string) (release func(), held func(context.Context) error) {
 	l, ok := a.cache.(cachestore.Locker)
 	if !ok {
-		return nil
+		return nil, nil
 	}
 	lctx, cancel := context.WithTimeout(ctx, a.opts.RefreshLockWait)
 	defer cancel()
 	u, err := l.Lock(lctx, name, 15*time.Second)
 	if err != nil {
 		a.logger.LogAttrs(ctx, telemetry.LevelWarn, "identityweb: refreshing without the distributed lock", telemetry.Err(err))
-		return nil
+		return nil, nil
 	}
-	return func() { u.Unlock(context.WithoutCancel(ctx)) }
+	if lease, ok := u.(cachestore.Lease); ok {
+		held = lease.Held
+	}
+	return func() { u.Unlock(context.WithoutCancel(ctx)) }, held
 }
 
 func (a *TokenAcquirer) loadRefresh(ctx context.Context, kind cachekey.Kind, partition string) (cacheentry.Refresh, bool) {
