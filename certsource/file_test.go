@@ -288,3 +288,47 @@ func FuzzParseCertificate(f *testing.F) {
 		}
 	})
 }
+
+// A wrong password on a legacy encrypted PEM key (RFC 1421 Proc-Type) is
+// caught by the padding check only about 255 times in 256: otherwise the
+// decryption "succeeds" with garbage, and the user was told the key block
+// does not parse. Every such case must say the password is wrong or the
+// key corrupt. The test makes the rare case happen every time: it encrypts
+// until the wrong password decrypts with valid padding.
+func TestWrongLegacyPasswordSaysSo(t *testing.T) {
+	a, _ := iwt.NewCertificate("a", 0)
+	ecKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	ecDER, _ := x509.MarshalECPrivateKey(ecKey)
+	p8, _ := x509.MarshalPKCS8PrivateKey(a.Key)
+	for _, tc := range []struct {
+		typ string
+		der []byte
+	}{
+		{"RSA PRIVATE KEY", x509.MarshalPKCS1PrivateKey(a.Key)},
+		{"EC PRIVATE KEY", ecDER},
+		{"PRIVATE KEY", p8},
+	} {
+		t.Run(tc.typ, func(t *testing.T) {
+			var block *pem.Block
+			for i := 0; block == nil; i++ {
+				if i == 20_000 { // (255/256)^20000: never
+					t.Fatal("no encryption decrypted with valid padding under the wrong password")
+				}
+				//lint:ignore SA1019 the test needs legacy encrypted keys
+				b, err := x509.EncryptPEMBlock(rand.Reader, tc.typ, tc.der, []byte("legacy-pass"), x509.PEMCipherAES256)
+				if err != nil {
+					t.Fatal(err)
+				}
+				//lint:ignore SA1019 see above
+				if _, err := x509.DecryptPEMBlock(b, []byte("nope")); err == nil {
+					block = b
+				}
+			}
+			data := append([]byte(a.CertificatePEM()), pem.EncodeToMemory(block)...)
+			_, err := certsource.ParseCertificate(data, "nope", certsource.CertificateOptions{})
+			if !errors.Is(err, certsource.ErrBadCertificate) || !strings.Contains(err.Error(), "password is wrong") || !strings.Contains(err.Error(), "corrupt") {
+				t.Fatalf("err = %v, want one saying the password is wrong or the key corrupt", err)
+			}
+		})
+	}
+}

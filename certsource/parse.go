@@ -87,8 +87,15 @@ func parsePEM(data []byte, password string, opts CertificateOptions) (*Certifica
 	return newChecked(chain, key, opts)
 }
 
+// errPEMPassword: a legacy encrypted PEM key did not decrypt, or decrypted
+// into something that does not parse — a wrong password passes the padding
+// check about one time in 256 and yields garbage — so either the password
+// is wrong or the key is corrupt; the words name both.
+var errPEMPassword = &parseError{"the PEM key password is wrong or the key is corrupt"}
+
 func pemKey(block *pem.Block, password string) (crypto.Signer, error) {
 	der := block.Bytes
+	decrypted := false
 	//lint:ignore SA1019 legacy encrypted PEM keys are still deployed; reading them is supported
 	if x509.IsEncryptedPEMBlock(block) {
 		if password == "" {
@@ -97,21 +104,21 @@ func pemKey(block *pem.Block, password string) (crypto.Signer, error) {
 		//lint:ignore SA1019 see above
 		d, err := x509.DecryptPEMBlock(block, []byte(password))
 		if err != nil {
-			return nil, &parseError{"the PEM key password is wrong"}
+			return nil, errPEMPassword
 		}
-		der = d
+		der, decrypted = d, true
 	}
 	switch block.Type {
 	case "EC PRIVATE KEY":
 		k, err := x509.ParseECPrivateKey(der)
 		if err != nil {
-			return nil, &parseError{"the EC PRIVATE KEY block does not parse"}
+			return nil, notParsed(decrypted, "the EC PRIVATE KEY block does not parse")
 		}
 		return supportedKey(k, "EC key")
 	case "RSA PRIVATE KEY":
 		k, err := x509.ParsePKCS1PrivateKey(der)
 		if err != nil {
-			return nil, &parseError{"the RSA PRIVATE KEY block does not parse"}
+			return nil, notParsed(decrypted, "the RSA PRIVATE KEY block does not parse")
 		}
 		return k, nil
 	case "ENCRYPTED PRIVATE KEY":
@@ -126,10 +133,19 @@ func pemKey(block *pem.Block, password string) (crypto.Signer, error) {
 	default:
 		k, err := x509.ParsePKCS8PrivateKey(der)
 		if err != nil {
-			return nil, &parseError{"the PRIVATE KEY block does not parse"}
+			return nil, notParsed(decrypted, "the PRIVATE KEY block does not parse")
 		}
 		return supportedKey(k, "PKCS#8 key")
 	}
+}
+
+// notParsed is the error for a key block that does not parse: after a
+// decryption with a password, errPEMPassword.
+func notParsed(decrypted bool, msg string) error {
+	if decrypted {
+		return errPEMPassword
+	}
+	return &parseError{msg}
 }
 
 // supportedKey returns key as a signer when it is RSA or EC P-256.

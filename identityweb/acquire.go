@@ -65,6 +65,11 @@ func (a *TokenAcquirer) acquire(ctx context.Context, scopes []string, r request)
 	default:
 		e, level, ok, now := a.lookup(ctx, kb, start)
 		inCache = now.Sub(start)
+		if ok && r.kind.HasAccount() && !a.hasAccount(ctx, r.kind, r.partition, now) {
+			// Signed out (elsewhere, or where the token list could not be
+			// read): a user's access tokens never outlive the account.
+			ok = false
+		}
 		if ok {
 			if now.Unix() < e.ExpiresOn-int64(a.opts.ExpiryBuffer/time.Second) {
 				if e.RefreshOn != 0 && now.Unix() >= e.RefreshOn {
@@ -97,6 +102,20 @@ func (a *TokenAcquirer) acquire(ctx context.Context, scopes []string, r request)
 		a.opts.OnToken(ctx, TokenEvent{Kind: r.kind.String(), Scopes: slices.Clone(scopes), Metadata: res.Metadata, Err: err})
 	}
 	return res, err
+}
+
+// hasAccount reports whether the cache still holds the account (refresh
+// token entry) of a user or long-running partition. The in-memory L1 is read
+// with the key on the stack, as lookup does.
+func (a *TokenAcquirer) hasAccount(ctx context.Context, kind cachekey.Kind, partition string, now time.Time) bool {
+	var buf [256]byte
+	kb := a.keys.AppendRefresh(buf[:0], kind, partition)
+	if a.mem != nil {
+		_, ok := a.mem.LookupAt(unsafe.String(unsafe.SliceData(kb), len(kb)), now)
+		return ok
+	}
+	_, ok, _ := a.cache.Get(ctx, string(kb))
+	return ok
 }
 
 // fallback is a cached token past its refresh margin but maybe still valid:

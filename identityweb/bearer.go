@@ -20,7 +20,9 @@ import (
 	"github.com/identityweb/go-identityweb/internal/telemetry"
 )
 
-// Policy authorizes a validated token; a non-nil error means 403.
+// Policy authorizes a validated token; a non-nil error means 403. It reads
+// the claims: they are shared by every request that carries the same token
+// (from the validated-token cache), so a Policy must not modify them.
 type Policy func(*Claims) error
 
 type policyError struct{ scope string }
@@ -67,15 +69,24 @@ func RequireScopesOrRoles(scopes, roles []string) Policy {
 }
 
 // RequireBearer validates the request's bearer token — signature (RS256 or
-// PS256 only), issuer (multi-tenant: tid checked against iss), audience
-// (Config.Audiences), exp/nbf with 5 minutes of skew — and applies every
-// policy. Failures answer 401 with WWW-Authenticate error="invalid_token",
+// PS256 only, by a key the provider still publishes), typ (when present:
+// JWT or at+jwt), issuer (multi-tenant: tid checked against iss), audience
+// (Config.Audiences), exp/nbf with 5 minutes of skew, scopes or roles
+// present (see AppOptions.AllowWebAPIToBeAuthorizedByACL) — and applies
+// every policy. Failures answer 400 error="invalid_request" for several
+// Authorization headers, 401 with WWW-Authenticate error="invalid_token",
 // 403 error="insufficient_scope", or 503 when the provider's keys cannot be
 // had (the token may be fine), with messages safe for clients. Validated
-// tokens are cached until their exp (AppOptions.ValidatedTokenCache).
+// tokens are cached until their exp (AppOptions.ValidatedTokenCache), or
+// until the provider removes the key that signed them.
 func (a *App) RequireBearer(policies ...Policy) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if len(r.Header["Authorization"]) > 1 { // RFC 6750: one credential per request
+				a.challengeHeader(w, r, `error="invalid_request"`)
+				writeAPIError(w, http.StatusBadRequest, "invalid_request", "Send one Authorization header with one access token.")
+				return
+			}
 			scheme, raw, ok := credentials(r)
 			if !ok {
 				a.challengeHeader(w, r, "")
@@ -230,6 +241,28 @@ type Claims struct {
 // Decode unmarshals the token's full claims into v.
 func (c *Claims) Decode(v any) error { return json.Unmarshal(c.raw, v) }
 
+// clone returns a copy of c that shares nothing writable with it: its
+// slices are copied (into one array, each capped so that an append
+// reallocates).
+func (c *Claims) clone() *Claims {
+	out := *c
+	n := len(c.Audience) + len(c.Scopes) + len(c.Roles)
+	if n == 0 {
+		return &out
+	}
+	all := make([]string, 0, n)
+	part := func(s []string) []string {
+		if s == nil {
+			return nil
+		}
+		i := len(all)
+		all = append(all, s...)
+		return all[i:len(all):len(all)]
+	}
+	out.Audience, out.Scopes, out.Roles = part(c.Audience), part(c.Scopes), part(c.Roles)
+	return &out
+}
+
 // IsApp reports whether the token represents an application, not a user:
 // Entra's idtyp "app" (or an app token without scopes whose oid is its
 // sub), or an RFC 9068 client-credentials token, whose sub is its
@@ -372,24 +405,32 @@ type validator struct {
 	// introspect asks the provider about an opaque access token (RFC 7662)
 	// and returns the JSON answer; nil for ID tokens.
 	introspect func(ctx context.Context, endpoint, token string) ([]byte, error)
+	// acl accepts access tokens without scopes or roles
+	// (AppOptions.AllowWebAPIToBeAuthorizedByACL).
+	acl bool
 }
 
-func newValidator(e *discovery.Endpoints, cfg *Config, ks *jwks.Set, clock Clock, audiences []string, cacheSize int, idTokens bool) *validator {
-	v := &validator{e: e, cfg: cfg, clock: clock, skew: 5 * time.Minute, audiences: audiences, keys: ks}
+// newValidator returns a validator of ID tokens, or of access tokens with
+// the given validated-token cache (nil: none).
+func newValidator(e *discovery.Endpoints, cfg *Config, ks *jwks.Set, clock Clock, audiences []string, cache *verifiedCache, idTokens bool) *validator {
+	v := &validator{e: e, cfg: cfg, clock: clock, skew: 5 * time.Minute, audiences: audiences, keys: ks, cache: cache}
 	if idTokens {
 		v.verifier = oidc.NewVerifier("", ks, &oidc.Config{
 			SkipClientIDCheck: true, SkipIssuerCheck: true, SkipExpiryCheck: true,
 			SupportedSigningAlgs: []string{oidc.RS256, oidc.PS256},
 		})
 	}
-	if cacheSize > 0 {
-		v.cache = newVerifiedCache(cacheSize)
-	}
 	return v
 }
 
+// validate returns the token's claims. Claims from the validated-token
+// cache are shared by every request with the token: callers hand out
+// clones.
 func (v *validator) validate(ctx context.Context, raw string) (*Claims, error) {
 	now := v.clock.Now()
+	if v.keys.Due(now) { // the key schedule holds for cached tokens too
+		v.keys.Ready(ctx)
+	}
 	if v.cache != nil {
 		if c, ok := v.cache.get(raw, now); ok {
 			return c, nil
@@ -398,7 +439,7 @@ func (v *validator) validate(ctx context.Context, raw string) (*Claims, error) {
 	if _, err := v.e.Metadata(ctx); err != nil {
 		return nil, err
 	}
-	payload, opaque, err := v.verifyOrIntrospect(ctx, raw)
+	payload, kid, opaque, err := v.verifyOrIntrospect(ctx, raw)
 	if err != nil {
 		return nil, err
 	}
@@ -423,7 +464,7 @@ func (v *validator) validate(ctx context.Context, raw string) (*Claims, error) {
 		c.until = now.Add(introspectionCacheTTL)
 	}
 	if v.cache != nil {
-		v.cache.put(raw, c)
+		v.cache.put(raw, c, kid, v.keys.Has)
 	}
 	return c, nil
 }
@@ -433,53 +474,68 @@ func (v *validator) validate(ctx context.Context, raw string) (*Claims, error) {
 const introspectionCacheTTL = time.Minute
 
 // verifyOrIntrospect returns a token's claims as JSON: a JWT's verified
-// payload, or for an opaque token (not three dot-separated parts) the
-// provider's RFC 7662 introspection answer, when the provider has an
-// introspection endpoint.
-func (v *validator) verifyOrIntrospect(ctx context.Context, raw string) ([]byte, bool, error) {
+// payload and the kid of the key that signed it, or for an opaque token
+// (not three dot-separated parts) the provider's RFC 7662 introspection
+// answer, when the provider has an introspection endpoint.
+func (v *validator) verifyOrIntrospect(ctx context.Context, raw string) (payload []byte, kid string, opaque bool, err error) {
 	if strings.Count(raw, ".") == 2 || v.introspect == nil {
-		payload, err := v.verify(ctx, raw)
-		return payload, false, err
+		payload, kid, err := v.verify(ctx, raw)
+		return payload, kid, false, err
 	}
 	m, err := v.e.Metadata(ctx)
 	if err != nil {
-		return nil, false, err
+		return nil, "", false, err
 	}
 	if m.Introspection == "" {
-		return nil, false, &tokenError{"not a JWT, and the provider has no introspection endpoint"}
+		return nil, "", false, &tokenError{"not a JWT, and the provider has no introspection endpoint"}
 	}
 	body, err := v.introspect(ctx, m.Introspection, raw)
 	if err != nil {
-		return nil, false, err
+		return nil, "", false, err
 	}
 	var active struct {
 		Active bool `json:"active"`
 	}
 	if json.Unmarshal(body, &active) != nil || !active.Active {
-		return nil, false, &tokenError{"the provider says the token is not active"}
+		return nil, "", false, &tokenError{"the provider says the token is not active"}
 	}
-	return body, true, nil
+	return body, "", true, nil
 }
 
-// verify checks the signature and returns the payload. A key set that
-// cannot be fetched is ErrUnavailable, not an invalid token.
-func (v *validator) verify(ctx context.Context, raw string) ([]byte, error) {
+// accessTokenTypes are the typ headers of access tokens: Entra's "JWT"
+// and RFC 9068's. A token without typ is accepted (many providers send
+// none); one that names another kind of JWT (an ID token, a logout token, a
+// DPoP proof…) is not an access token.
+var accessTokenTypes = []string{"JWT", "at+jwt", "application/at+jwt"}
+
+// verify checks the signature and returns the payload and the key's kid.
+// A key set that cannot be fetched is ErrUnavailable, not an invalid token.
+func (v *validator) verify(ctx context.Context, raw string) ([]byte, string, error) {
 	if err := v.keys.Ready(ctx); err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	if v.verifier == nil {
-		payload, err := v.keys.VerifySignature(ctx, raw)
+		tok, err := v.keys.Verify(ctx, raw)
 		switch {
 		case err == nil:
-			return payload, nil
 		case errors.Is(err, ErrUnavailable):
-			return nil, err
+			return nil, "", err
 		case errors.Is(err, jwks.ErrUnknownKey):
-			return nil, &tokenError{"signed by a key the provider does not publish"}
+			return nil, "", &tokenError{"signed by a key the provider does not publish"}
 		default:
-			return nil, &tokenError{"signature or format: " + shorten(err.Error())}
+			return nil, "", &tokenError{"signature or format: " + shorten(err.Error())}
 		}
+		if typ := tok.Header.Typ; typ != "" && !slices.ContainsFunc(accessTokenTypes, func(t string) bool { return strings.EqualFold(t, typ) }) {
+			return nil, "", &tokenError{"not an access token (typ " + shorten(typ) + ")"}
+		}
+		return tok.Payload, tok.Header.Kid, nil
 	}
+	payload, err := v.verifyIDToken(ctx, raw)
+	return payload, "", err
+}
+
+// verifyIDToken checks an ID token's signature through go-oidc.
+func (v *validator) verifyIDToken(ctx context.Context, raw string) ([]byte, error) {
 	tok, err := v.verifier.Verify(ctx, raw)
 	if err != nil {
 		if errors.Is(err, ErrUnavailable) {
@@ -522,6 +578,13 @@ func (v *validator) check(ctx context.Context, rc *rawClaims, payload []byte, no
 	}
 	if v.cfg.RoleClaim != "" && v.cfg.RoleClaim != "roles" {
 		c.Roles = claimPath(payload, v.cfg.RoleClaim)
+	}
+	// An access token grants something: scopes (delegated) or roles (app
+	// permissions). One with neither is most likely an ID token issued to
+	// this app (its audience is the client id too): IDW10201.
+	granted := func(s string) bool { return strings.TrimSpace(s) != "" }
+	if v.verifier == nil && !v.acl && !slices.ContainsFunc(c.Scopes, granted) && !slices.ContainsFunc(c.Roles, granted) {
+		return nil, &tokenError{"neither scopes nor roles: not an access token for this API (IDW10201)"}
 	}
 	return c, nil
 }
@@ -573,20 +636,26 @@ func shorten(s string) string {
 
 // verifiedCache remembers validated access tokens until their exp, keyed by
 // the token itself (an exact map key: no collisions, no hashing cost), in a
-// bounded number of shards cleared when full.
+// bounded number of shards cleared when full. Each entry remembers the key
+// that vouched for it: when the provider removes a key, its entries go.
 type verifiedCache struct {
 	seed   maphash.Seed
 	max    int
 	shards [16]struct {
 		mu sync.RWMutex
-		m  map[string]*Claims
+		m  map[string]verified
 	}
+}
+
+type verified struct {
+	claims *Claims
+	kid    string // "" for an introspected token
 }
 
 func newVerifiedCache(max int) *verifiedCache {
 	c := &verifiedCache{seed: maphash.MakeSeed(), max: max/16 + 1}
 	for i := range c.shards {
-		c.shards[i].m = map[string]*Claims{}
+		c.shards[i].m = map[string]verified{}
 	}
 	return c
 }
@@ -594,20 +663,40 @@ func newVerifiedCache(max int) *verifiedCache {
 func (c *verifiedCache) get(raw string, now time.Time) (*Claims, bool) {
 	sh := &c.shards[maphash.String(c.seed, raw)%16]
 	sh.mu.RLock()
-	cl, ok := sh.m[raw]
+	e, ok := sh.m[raw]
 	sh.mu.RUnlock()
-	if !ok || !now.Before(cl.ExpiresAt) || (!cl.until.IsZero() && !now.Before(cl.until)) {
+	if !ok || !now.Before(e.claims.ExpiresAt) || (!e.claims.until.IsZero() && !now.Before(e.claims.until)) {
 		return nil, false
 	}
-	return cl, true
+	return e.claims, true
 }
 
-func (c *verifiedCache) put(raw string, cl *Claims) {
+// put caches a token verified by kid ("" for an introspected one), if the
+// set still has kid (has is read under the shard's lock, so an entry is
+// never added after the purge of its key).
+func (c *verifiedCache) put(raw string, cl *Claims, kid string, has func(string) bool) {
 	sh := &c.shards[maphash.String(c.seed, raw)%16]
 	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if kid != "" && !has(kid) {
+		return
+	}
 	if len(sh.m) >= c.max {
 		clear(sh.m)
 	}
-	sh.m[strings.Clone(raw)] = cl
-	sh.mu.Unlock()
+	sh.m[strings.Clone(raw)] = verified{cl, kid}
+}
+
+// purge drops the entries that keys vouched for (removed by the provider).
+// A nil cache holds nothing.
+func (c *verifiedCache) purge(kids []string) {
+	if c == nil {
+		return
+	}
+	for i := range c.shards {
+		sh := &c.shards[i]
+		sh.mu.Lock()
+		maps.DeleteFunc(sh.m, func(_ string, e verified) bool { return e.kid != "" && slices.Contains(kids, e.kid) })
+		sh.mu.Unlock()
+	}
 }

@@ -33,7 +33,9 @@ type fakeOP struct {
 	mu        sync.Mutex
 	keys      map[string]*rsa.PrivateKey
 	jwksCalls atomic.Int32
-	keysDown  atomic.Bool // the key set answers 500
+	keysDown  atomic.Bool                   // the key set answers 500
+	keysHang  atomic.Pointer[chan struct{}] // when set, the key set answers once it is closed
+	hanging   chan struct{}                 // a key set request is held by keysHang
 	// tokenEndpoint is advertised as the token endpoint when set.
 	tokenEndpoint string
 }
@@ -49,7 +51,7 @@ func newFakeOP(t testing.TB) *fakeOP {
 			opKeys[i], _ = rsa.GenerateKey(rand.Reader, 2048)
 		}
 	})
-	op := &fakeOP{keys: map[string]*rsa.PrivateKey{"k1": opKeys[0]}}
+	op := &fakeOP{keys: map[string]*rsa.PrivateKey{"k1": opKeys[0]}, hanging: make(chan struct{}, 16)}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/.well-known/openid-configuration", func(w http.ResponseWriter, r *http.Request) {
 		tokenEndpoint := op.srv.URL + "/token"
@@ -61,6 +63,10 @@ func newFakeOP(t testing.TB) *fakeOP {
 	})
 	mux.HandleFunc("/keys", func(w http.ResponseWriter, r *http.Request) {
 		op.jwksCalls.Add(1)
+		if hang := op.keysHang.Load(); hang != nil {
+			op.hanging <- struct{}{}
+			<-*hang
+		}
 		if op.keysDown.Load() {
 			http.Error(w, "down", http.StatusInternalServerError)
 			return
@@ -232,16 +238,7 @@ func TestValidateTokenSameTable(t *testing.T) {
 // the new key may be fine: the answer is 503 (retry), never 401 (which makes
 // clients drop their token and loop re-acquiring).
 func TestKeySetDownDuringRotationIs503(t *testing.T) {
-	op := newFakeOP(t)
-	clk := newClock()
-	_, h := apiOn(t, op, clk)
-	if w := call(h, "Bearer "+op.sign(t, "k1", op.claims(clk.Now()))); w.Code != 200 {
-		t.Fatal(w.Body)
-	}
-	op.keysDown.Store(true)
-	op.mu.Lock()
-	op.keys["k2"] = opKeys[1] // published, but the endpoint is failing
-	op.mu.Unlock()
+	op, clk, h := apiDuringRotationWithKeySetDown(t)
 	w := call(h, "Bearer "+op.sign(t, "k2", op.claims(clk.Now())))
 	if w.Code != http.StatusServiceUnavailable || w.Header().Get("Retry-After") == "" {
 		t.Fatalf("status = %d (Retry-After %q), want 503 while the keys cannot be fetched", w.Code, w.Header().Get("Retry-After"))

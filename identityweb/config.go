@@ -145,8 +145,8 @@ func (c *Config) validate() error {
 		if c.TenantID == "" {
 			return &configError{"TenantId", `is required: the tenant id or domain, or "organizations"/"common" for multi-tenant apps`}
 		}
-		if strings.ContainsAny(c.TenantID, "/?#") {
-			return &configError{"TenantId", "must be a tenant id or domain, without '/'"}
+		if !validTenant(c.TenantID) {
+			return &configError{"TenantId", "must be a tenant id (GUID), a domain name, \"organizations\" or \"common\""}
 		}
 		if c.OnBehalfOfGrant == "" {
 			c.OnBehalfOfGrant = grantJWTBearer

@@ -6,7 +6,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -39,7 +39,14 @@ func (i Identity) String() string {
 // DownstreamAPI describes an API this app calls (Identity Web's
 // DownstreamApis configuration).
 type DownstreamAPI struct {
-	// BaseURL: only requests to URLs under it get a token.
+	// BaseURL says where the token may go: requests to its origin — the
+	// same scheme, host and port ("https://h" and "https://h:443" are one;
+	// the host compared in lower case, without a trailing dot, in its ASCII
+	// form) — whose path is BaseURL's path or under it on a "/" boundary
+	// ("/v1" covers "/v1/items", not "/v10"). A request elsewhere, with
+	// user info in its URL, a Host header naming another host, or a "." or
+	// ".." path segment, fails (the error matches ErrConfig) and sends
+	// nothing; a redirect elsewhere is followed without the token.
 	BaseURL string
 	// Scopes to ask for (for AsApp, the single "…/.default" scope).
 	Scopes []string
@@ -63,10 +70,10 @@ type DownstreamAPI struct {
 // user it becomes a *ChallengeError (pass it to Challenge). api is checked
 // here, once: the error matches ErrConfig.
 func (a *App) DownstreamClient(api DownstreamAPI) (*http.Client, error) {
-	u, err := url.Parse(api.BaseURL)
+	scope, ok := newTokenScope(api.BaseURL)
 	switch {
-	case api.BaseURL == "" || err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") || u.User != nil:
-		return nil, &configError{"DownstreamAPI.BaseURL", "must be an absolute http(s) URL without user info, such as https://api.contoso.com/v1"}
+	case !ok:
+		return nil, &configError{"DownstreamAPI.BaseURL", "must be an absolute http(s) URL without user info, query or fragment, such as https://api.contoso.com/v1"}
 	case api.As != AsUser && api.As != AsApp && api.As != OnBehalfOf:
 		return nil, &configError{"DownstreamAPI.As", "must be AsUser, AsApp or OnBehalfOf"}
 	case api.As == AsApp && len(api.Scopes) != 1:
@@ -81,7 +88,7 @@ func (a *App) DownstreamClient(api DownstreamAPI) (*http.Client, error) {
 	if api.Timeout <= 0 {
 		api.Timeout = 30 * time.Second
 	}
-	t := &downstreamTransport{a: a, api: api}
+	t := &downstreamTransport{a: a, api: api, scope: scope}
 	if api.Resource != "" {
 		t.opts = []CallOption{WithResource(api.Resource)}
 		if o := collect(t.opts); o.err != nil {
@@ -92,16 +99,28 @@ func (a *App) DownstreamClient(api DownstreamAPI) (*http.Client, error) {
 }
 
 type downstreamTransport struct {
-	a    *App
-	api  DownstreamAPI
-	opts []CallOption // WithResource, when the API has one
+	a     *App
+	api   DownstreamAPI
+	scope tokenScope
+	opts  []CallOption // WithResource, when the API has one
 }
 
-var errOutsideBaseURL = errors.New("identityweb: the request is outside the downstream API's BaseURL; no token sent")
+var errOutsideBaseURL = &configError{"DownstreamAPI.BaseURL", "the request is not under it (or has user info, another Host header or a dot segment); nothing was sent"}
 
 func (t *downstreamTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	if t.api.BaseURL == "" || !strings.HasPrefix(req.URL.String(), strings.TrimRight(t.api.BaseURL, "/")) {
+	if req.URL == nil || req.URL.User != nil {
 		return nil, errOutsideBaseURL
+	}
+	if !t.scope.allows(req.URL, req.Host) {
+		if req.Response == nil { // the caller's own request
+			return nil, errOutsideBaseURL
+		}
+		// A redirect elsewhere: followed as any client would, without the
+		// token (http.Client never saw the header: send adds it to a copy).
+		out := req.Clone(req.Context())
+		out.Header.Del("Authorization")
+		out.Header.Del("DPoP")
+		return t.api.Transport.RoundTrip(out)
 	}
 	res, err := t.token(req, "")
 	if err != nil {
@@ -118,10 +137,10 @@ func (t *downstreamTransport) RoundTrip(req *http.Request) (*http.Response, erro
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	resp.Body.Close()
 	if t.api.As == AsUser {
-		return nil, &ChallengeError{Scopes: t.api.Scopes, Claims: claims, Err: ErrInteractionRequired}
+		return nil, &ChallengeError{Scopes: slices.Clone(t.api.Scopes), Claims: claims, Err: ErrInteractionRequired}
 	}
 	if req.Body != nil && req.GetBody == nil {
-		return nil, &ChallengeError{Scopes: t.api.Scopes, Claims: claims, Err: ErrInteractionRequired}
+		return nil, &ChallengeError{Scopes: slices.Clone(t.api.Scopes), Claims: claims, Err: ErrInteractionRequired}
 	}
 	res, err = t.token(req, claims)
 	if err != nil {

@@ -75,3 +75,8 @@ func TokenKeysForTest(a *App, partition string) []string {
 func SessionRecordKeyForTest(a *App, partition string) string {
 	return a.acq.keys.SessionRecord(partition)
 }
+
+// RevokeForTest revokes a refresh token at endpoint as sign-out does.
+func RevokeForTest(a *App, endpoint, token string) {
+	a.acq.revoke(context.Background(), endpoint, token)
+}

@@ -13,7 +13,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-	"unsafe"
 
 	"github.com/identityweb/go-identityweb/cachestore"
 	"github.com/identityweb/go-identityweb/certsource"
@@ -111,11 +110,8 @@ func (a *TokenAcquirer) fetchWithRefreshToken(ctx context.Context, s slowReq, ke
 	if release != nil {
 		defer release()
 	}
-	if !s.force { // another flight (here or elsewhere) may have just refreshed
-		if e, ok := a.lookupFresh(ctx, key); ok && a.clock.Now().Unix() < e.ExpiresOn-int64(a.opts.ExpiryBuffer/time.Second) {
-			return &fetched{entry: e, cached: true, level: CacheLevelL2}, nil
-		}
-	}
+	// The account first: without it (signed out) no token of the
+	// partition is served, not even one another flight cached.
 	rt, ok := a.loadRefresh(ctx, s.kind, s.partition)
 	if ok && held != nil && held(ctx) != nil {
 		// The lease was lost (a pause, a failover): another instance may be
@@ -133,6 +129,11 @@ func (a *TokenAcquirer) fetchWithRefreshToken(ctx context.Context, s slowReq, ke
 			return a.fetchOBO(ctx, s, key, true)
 		}
 		return nil, noAccountError{}
+	}
+	if !s.force { // another flight (here or elsewhere) may have just refreshed
+		if e, ok := a.lookupFresh(ctx, key); ok && a.clock.Now().Unix() < e.ExpiresOn-int64(a.opts.ExpiryBuffer/time.Second) {
+			return &fetched{entry: e, cached: true, level: CacheLevelL2}, nil
+		}
 	}
 	endpoint, err := a.endpoints.Token(ctx, s.tenant)
 	if err != nil {
@@ -456,7 +457,7 @@ func (a *TokenAcquirer) introspect(ctx context.Context, endpoint, token string) 
 	req.Header = h
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Accept", "application/json")
-	resp, err := a.http.Do(req)
+	resp, err := oauth.NoRedirects(a.http).Do(req)
 	if err != nil {
 		return nil, &oauth.TransportError{Err: err}
 	}
@@ -511,7 +512,7 @@ func (a *TokenAcquirer) revoke(ctx context.Context, endpoint, token string) {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, strings.NewReader(form.Encode()))
 		req.Header = h
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		if resp, err = a.http.Do(req); err == nil {
+		if resp, err = oauth.NoRedirects(a.http).Do(req); err == nil {
 			io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 			resp.Body.Close()
 			if resp.StatusCode != http.StatusOK {
@@ -545,14 +546,7 @@ func (s UserSession) hasAccount(ctx context.Context) bool {
 	if s.partition == "" {
 		return false
 	}
-	var buf [256]byte
-	key := s.a.keys.AppendRefresh(buf[:0], cachekey.User, s.partition)
-	if s.a.mem != nil { // LookupAt does not retain the key: it may point at the stack
-		_, ok := s.a.mem.LookupAt(unsafe.String(unsafe.SliceData(key), len(key)), s.a.clock.Now())
-		return ok
-	}
-	_, ok, _ := s.a.cache.Get(ctx, string(key))
-	return ok
+	return s.a.hasAccount(ctx, cachekey.User, s.partition, s.a.clock.Now())
 }
 
 // tokenCall is one logical token request: grant parameters without client

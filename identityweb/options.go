@@ -97,6 +97,18 @@ type AppOptions struct {
 	// manager New creates, for http://localhost in development. It never
 	// changes a manager given in Sessions. Default: Secure.
 	InsecureAllowHTTPCookies bool
+	// SignInKeys seal the short-lived cookie (15 minutes, HttpOnly,
+	// SameSite=Lax, Secure on https) that carries a sign-in in progress —
+	// PKCE verifier, nonce, return path — from the redirect to the provider
+	// to the callback, so that no server-side state is created for a
+	// visitor who is not signed in yet. The first key seals, every key
+	// opens (rotate by putting a new key first). Several instances behind a
+	// load balancer need the same keys: a sign-in started on one instance
+	// then completes on any. Default: a random key kept in the token cache
+	// (shared by every instance that shares the cache's L2, encrypted at rest
+	// when the cache is), or this App's own key when the cache cannot add
+	// atomically.
+	SignInKeys *cachestore.KeyRing
 	// SignedOutRedirect is the local path the browser lands on after
 	// sign-out. Default: "/".
 	SignedOutRedirect string
@@ -116,6 +128,22 @@ type AppOptions struct {
 	// ValidatedTokenCache bounds the cache of validated bearer tokens (kept
 	// until their exp). Default: 10,000; a negative value disables it.
 	ValidatedTokenCache int
+	// AllowWebAPIToBeAuthorizedByACL accepts bearer tokens that carry
+	// neither scopes (scp) nor roles, as Identity Web's option of the same
+	// name: for an API that authorizes callers by its own access control
+	// list (checking oid, azp… in a Policy). Without it such tokens are
+	// refused with 401 (IDW10201): an ID token issued to this app has the
+	// app's client id as audience too, and must not open its API. Tokens
+	// whose typ header names something else than an access token (JWT,
+	// at+jwt) are refused either way. Default: off.
+	AllowWebAPIToBeAuthorizedByACL bool
+	// SigningKeyRefresh is how often the provider's signing keys (JWKS)
+	// are read again, so that a key the provider removed stops validating
+	// tokens, those in the validated-token cache included. Each period is
+	// shortened by a random 0–10 % so instances do not fetch in step. A
+	// token with an unknown kid also refetches the keys, at most once per
+	// 5 minutes. Default: 24 hours.
+	SigningKeyRefresh time.Duration
 
 	// PublicURL returns the app's external base URL for r
 	// ("https://app.contoso.com", no trailing slash), from which the reply
@@ -268,7 +296,8 @@ func WithTokenParameter(name, value string) CallOption {
 var reservedParams = map[string]bool{"grant_type": true, "scope": true, "client_id": true, "client_secret": true,
 	"client_assertion": true, "client_assertion_type": true, "code": true, "code_verifier": true, "redirect_uri": true,
 	"refresh_token": true, "assertion": true, "subject_token": true, "subject_token_type": true,
-	"requested_token_use": true, "claims": true}
+	"requested_token_use": true, "claims": true,
+	"dpop": true} // not a parameter; its name ends the cache keys of DPoP-bound tokens
 
 // plain reports whether no option was given.
 func (o *callOptions) plain() bool {

@@ -15,19 +15,6 @@ import (
 	"github.com/identityweb/go-identityweb/session"
 )
 
-// pendingSignIn is a sign-in request in progress, kept in the session.
-type pendingSignIn struct {
-	Verifier string    `json:"v"`
-	Nonce    string    `json:"n"`
-	Return   string    `json:"r"`
-	Scopes   []string  `json:"s,omitempty"`
-	Claims   string    `json:"c,omitempty"`
-	Created  time.Time `json:"t"`
-}
-
-// pendingLifetime bounds how long a sign-in may take.
-const pendingLifetime = 15 * time.Minute
-
 func wantsJSON(r *http.Request) bool {
 	if r.Header.Get("X-Requested-With") == "XMLHttpRequest" {
 		return true
@@ -50,18 +37,17 @@ func (a *App) startSignIn(w http.ResponseWriter, r *http.Request, ret string, sc
 		a.fail(w, r, http.StatusServiceUnavailable, "Sign-in is unavailable right now. Try again in a moment.")
 		return
 	}
-	if !isLocalPath(ret) {
+	if !isLocalPath(ret) || len(ret) > maxReturnURL {
 		ret = "/"
+	}
+	if !a.sessions.Loaded(ctx) { // the sign-in could complete but not be kept
+		a.acq.logger.LogAttrs(ctx, telemetry.LevelWarn, "identityweb: cannot start sign-in", telemetry.Err(session.ErrNoSession))
+		a.fail(w, r, http.StatusInternalServerError, "Sign-in is not set up correctly on this site.")
+		return
 	}
 	p := pendingSignIn{Verifier: session.RandomToken() + session.RandomToken()[:11], Nonce: session.RandomToken(),
 		Return: ret, Scopes: scopes, Claims: claims, Created: a.acq.clock.Now()}
 	state := session.RandomToken()
-	b, _ := json.Marshal(p)
-	if err := a.sessions.PutPending(ctx, state, b); err != nil {
-		a.acq.logger.LogAttrs(ctx, telemetry.LevelWarn, "identityweb: cannot start sign-in", telemetry.Err(err))
-		a.fail(w, r, http.StatusInternalServerError, "Sign-in is not set up correctly on this site.")
-		return
-	}
 	q := url.Values{}
 	if !a.cfg.isEntra() {
 		// OpenID Connect Core §11: a refresh token (offline_access) is issued
@@ -99,6 +85,7 @@ func (a *App) startSignIn(w http.ResponseWriter, r *http.Request, ret string, sc
 	if strings.Contains(m.Authorization, "?") {
 		sep = "&"
 	}
+	a.putPending(w, r, state, &p)
 	http.Redirect(w, r, m.Authorization+sep+q.Encode(), http.StatusFound)
 }
 
@@ -225,7 +212,7 @@ func (a *App) callback(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "Method not allowed.", http.StatusMethodNotAllowed)
 		return
 	}
-	ret, err := a.completeSignIn(r)
+	ret, err := a.completeSignIn(w, r)
 	if err != nil {
 		var se *signInError
 		if !errors.As(err, &se) {
@@ -242,12 +229,11 @@ func (a *App) callback(w http.ResponseWriter, r *http.Request) {
 
 // completeSignIn checks the answer, redeems the code, validates the ID
 // token and signs the session in. It returns where to go next.
-func (a *App) completeSignIn(r *http.Request) (string, error) {
+func (a *App) completeSignIn(w http.ResponseWriter, r *http.Request) (string, error) {
 	ctx := r.Context()
 	q := r.URL.Query()
-	raw, ok := a.sessions.TakePending(ctx, q.Get("state"))
-	var p pendingSignIn
-	if !ok || json.Unmarshal(raw, &p) != nil || a.acq.clock.Now().Sub(p.Created) > pendingLifetime {
+	p, ok := a.takePending(w, r, q.Get("state"))
+	if !ok {
 		return "", &signInError{status: http.StatusBadRequest, msg: "This sign-in link has expired or was already used. Sign in again."}
 	}
 	if err := a.checkResponseIssuer(ctx, q); err != nil {
@@ -292,7 +278,16 @@ func (a *App) completeSignIn(r *http.Request) (string, error) {
 	if acct.ObjectID == "" {
 		acct.ObjectID = claims.Subject
 	}
-	previous := a.sessions.Key(ctx) // a signed-in user coming back for consent or claims
+	// A signed-in user coming back for consent or claims: the session's
+	// previous partition goes first. If it cannot, the sign-in fails, so
+	// that no copy of the old (cookie-stored) session outlives it.
+	previous := a.sessions.Key(ctx)
+	if previous != "" && previous != key {
+		if err := a.acq.Session(previous).RemoveAccount(ctx); err != nil {
+			return "", &signInError{status: http.StatusServiceUnavailable, msg: "Sign-in could not be completed. Try again.",
+				cause: errors.Join(errors.New("removing the previous session's tokens failed"), err)}
+		}
+	}
 	if err := a.sessions.SignIn(ctx, key, acct); err != nil {
 		return "", &signInError{status: http.StatusInternalServerError, msg: "Sign-in failed.", cause: err}
 	}
@@ -356,6 +351,16 @@ func (a *App) signOut(w http.ResponseWriter, r *http.Request) {
 	acct, _ := a.sessions.Account(ctx)
 	us := a.acq.Session(a.sessions.Key(ctx))
 	idToken, refreshToken := us.signOutInfo(ctx)
+	if err := us.RemoveAccount(ctx); err != nil {
+		// Ending the session now would say "signed out" while the account
+		// and its tokens stay in the cache, where a copy of a cookie-stored
+		// session still finds them: say it failed, keep the session, let
+		// the user try again. (cachestore.Tiered's deletes never fail: it
+		// retries them until L2 confirms.)
+		a.acq.logger.LogAttrs(ctx, telemetry.LevelWarn, "identityweb: sign-out failed: the account could not be removed from the token cache", telemetry.Err(err))
+		a.fail(w, r, http.StatusServiceUnavailable, "Sign-out could not be completed. Try again in a moment.")
+		return
+	}
 	a.endSession(ctx, us.partition, a.lifetimes().Deadline(a.sessions.Times(ctx).SignedIn))
 	a.sessions.SignOut(ctx)
 	m, err := a.acq.endpoints.Metadata(ctx)

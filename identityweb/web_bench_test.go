@@ -54,6 +54,16 @@ func BenchmarkBearer(b *testing.B) {
 			identityweb.AppOptions{Options: identityweb.Options{HTTPClient: op.srv.Client(), Logger: quiet()}})
 		run(b, app.RequireBearer(identityweb.RequireScopes("read"))(okHandler))
 	})
+	b.Run("requirebearer-cache-claims", func(b *testing.B) { // the handler reads the claims (its own copy)
+		app, _ := identityweb.New(identityweb.Config{Authority: op.srv.URL, ClientID: "api-client", ClientSecret: "x"},
+			identityweb.AppOptions{Options: identityweb.Options{HTTPClient: op.srv.Client(), Logger: quiet()}})
+		run(b, app.RequireBearer(identityweb.RequireScopes("read"))(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if c, ok := identityweb.ClaimsFromContext(r.Context()); !ok || c.Subject == "" {
+				b.Fatal("no claims")
+			}
+			w.WriteHeader(204)
+		})))
+	})
 	b.Run("requirebearer-nocache", func(b *testing.B) {
 		app, _ := identityweb.New(identityweb.Config{Authority: op.srv.URL, ClientID: "api-client", ClientSecret: "x"},
 			identityweb.AppOptions{Options: identityweb.Options{HTTPClient: op.srv.Client(), Logger: quiet()}, ValidatedTokenCache: -1})

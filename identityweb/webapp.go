@@ -21,6 +21,7 @@ type App struct {
 	sessions     session.Manager
 	idTokens     *validator
 	accessTokens *validator
+	signInKeys   signInRing // seal pending sign-ins
 	opts         AppOptions
 	logouts      logoutRetries
 	replay       cachestore.Adder // DPoP proof ids seen (jti)
@@ -72,10 +73,15 @@ func New(cfg Config, opts AppOptions) (*App, error) {
 	}
 	opts.Options = acq.opts
 	a := &App{acq: acq, cfg: &acq.cfg, sessions: opts.Sessions, opts: opts}
+	a.signInKeys.fixed = opts.SignInKeys
 	if ad, ok := acq.cache.(cachestore.Adder); ok { // shared by every instance when the cache is
 		a.replay = ad
 	} else {
 		a.replay = cachestore.NewMemory(cachestore.MemoryOptions{Clock: acq.clock, MaxBytes: 16 << 20})
+	}
+	var validated *verifiedCache
+	if opts.ValidatedTokenCache > 0 {
+		validated = newVerifiedCache(opts.ValidatedTokenCache)
 	}
 	ks := jwks.New(func(ctx context.Context) (string, error) {
 		m, err := acq.endpoints.Metadata(ctx)
@@ -83,9 +89,10 @@ func New(cfg Config, opts AppOptions) (*App, error) {
 			return "", err
 		}
 		return m.JWKS, nil
-	}, acq.http, acq.clock, 5*time.Minute)
-	a.idTokens = newValidator(acq.endpoints, a.cfg, ks, acq.clock, []string{a.cfg.ClientID}, 0, true)
-	a.accessTokens = newValidator(acq.endpoints, a.cfg, ks, acq.clock, a.cfg.Audiences, opts.ValidatedTokenCache, false)
+	}, acq.http, acq.clock, jwks.Options{Every: opts.SigningKeyRefresh, OnRemoved: validated.purge})
+	a.idTokens = newValidator(acq.endpoints, a.cfg, ks, acq.clock, []string{a.cfg.ClientID}, nil, true)
+	a.accessTokens = newValidator(acq.endpoints, a.cfg, ks, acq.clock, a.cfg.Audiences, validated, false)
+	a.accessTokens.acl = opts.AllowWebAPIToBeAuthorizedByACL
 	a.accessTokens.introspect = acq.introspect
 	return a, nil
 }
@@ -123,13 +130,15 @@ func AccountFromContext(ctx context.Context) (Account, bool) {
 }
 
 // ClaimsFromContext returns the validated claims RequireBearer (or
-// ValidateToken) put there.
+// ValidateToken) put there. Each call returns a copy of its own (one
+// allocation for the struct, one for its slices): a handler may change it
+// without changing what other requests with the same token see.
 func ClaimsFromContext(ctx context.Context) (*Claims, bool) {
 	b, ok := ctx.Value(ctxBearer).(*bearer)
-	if !ok {
+	if !ok || b.claims == nil {
 		return nil, false
 	}
-	return b.claims, true
+	return b.claims.clone(), true
 }
 
 // ContextWithAccount returns ctx carrying acct as RequireUser would, for

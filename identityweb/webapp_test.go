@@ -177,8 +177,9 @@ func TestWebAppOnGorillaSessions(t *testing.T) {
 	}
 }
 
-// signedOutEntries: the ended record and the sid and sub index entries.
-const signedOutEntries = 3
+// signedOutEntries: the ended record, the sid and sub index entries, and
+// the sign-in key.
+const signedOutEntries = 4
 
 func webAppFlow(t *testing.T, s *site, browsers ...*http.Client) {
 	t.Helper()
@@ -222,8 +223,9 @@ func webAppFlow(t *testing.T, s *site, browsers ...*http.Client) {
 	}
 	// The tokens are gone; what stays is the ended session's record (kept
 	// until the session would have expired, so the session is refused on
-	// every instance) and the index entries from the provider's session
-	// and user to it (expiring with it).
+	// every instance), the index entries from the provider's session and
+	// user to it (expiring with it), and the app's key for sign-ins in
+	// progress (shared by the instances through the cache).
 	if n := s.cache.Len(); n != signedOutEntries {
 		t.Fatalf("sign-out left %d entries in the token cache, want %d", n, signedOutEntries)
 	}
@@ -235,7 +237,11 @@ func webAppFlow(t *testing.T, s *site, browsers ...*http.Client) {
 }
 
 func TestSessionRenewedAtSignInAndCookieFlags(t *testing.T) {
-	s := newSite(t)
+	sessions, err := session.NewSCS(nil, session.SCSOptions{InsecureAllowHTTPCookies: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := newSite(t, func(o *identityweb.AppOptions) { o.Sessions = sessions })
 	b := s.browser()
 	noRedirect := *b
 	noRedirect.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
@@ -244,26 +250,41 @@ func TestSessionRenewedAtSignInAndCookieFlags(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	anon := sessionCookie(b, s.srv.URL)
-	var setCookie string
+	// Starting a sign-in creates no session: the sign-in in progress
+	// travels in its own short-lived cookie.
+	var pending string
 	for _, c := range resp.Header.Values("Set-Cookie") {
 		if strings.HasPrefix(c, "idw_session=") {
-			setCookie = c
+			t.Fatalf("an anonymous visitor got a session: %q", c)
+		}
+		if strings.HasPrefix(c, "idw_signin_") {
+			pending = c
 		}
 	}
-	if anon == "" || !strings.Contains(setCookie, "HttpOnly") || !strings.Contains(setCookie, "SameSite=Lax") {
-		t.Fatalf("anonymous session cookie: %q", setCookie)
+	for _, attr := range []string{"HttpOnly", "SameSite=Lax", "Max-Age=900", "Path=/"} {
+		if !strings.Contains(pending, attr) {
+			t.Fatalf("sign-in cookie %q lacks %s", pending, attr)
+		}
 	}
+	// The app keeps data of its own for an anonymous visitor: that session
+	// gets a new id at sign-in (fixation).
+	w := httptest.NewRecorder()
+	sessions.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sessions.Manager().Put(r.Context(), "cart", "3 items")
+	})).ServeHTTP(w, httptest.NewRequest("GET", "/", nil))
+	u, _ := url.Parse(s.srv.URL)
+	b.Jar.SetCookies(u, w.Result().Cookies())
+	anon := sessionCookie(b, s.srv.URL)
 	s.get(b, "/me")
-	if after := sessionCookie(b, s.srv.URL); after == "" || after == anon {
+	if after := sessionCookie(b, s.srv.URL); anon == "" || after == "" || after == anon {
 		t.Fatal("the session id was not renewed at sign-in")
 	}
-	// Secure by default (only this test's app allows http cookies).
+	// Secure on https (only this test's app allows http cookies).
 	app, _ := identityweb.New(identityweb.Config{Instance: s.idp.URL + "/", TenantID: tenant, ClientID: iwt.WebAppClientID, ClientSecret: iwt.WebAppSecret},
 		identityweb.AppOptions{Options: identityweb.Options{HTTPClient: s.idp.Client()}})
 	rec := httptest.NewRecorder()
 	app.Handler(app.RequireUser(http.NotFoundHandler())).ServeHTTP(rec, httptest.NewRequest("GET", "https://app.example/me", nil))
-	if c := rec.Header().Get("Set-Cookie"); !strings.Contains(c, "Secure") || !strings.Contains(c, "HttpOnly") {
+	if c := rec.Header().Get("Set-Cookie"); !strings.HasPrefix(c, "idw_signin_") || !strings.Contains(c, "Secure") || !strings.Contains(c, "HttpOnly") {
 		t.Fatalf("default cookie = %q", c)
 	}
 }

@@ -20,7 +20,7 @@ func ExampleNewSCS() {
 		panic(err)
 	}
 	h := s.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s.PutPending(r.Context(), "state", []byte("sign-in in progress"))
+		s.Manager().Put(r.Context(), "cart", "3 items") // the app's own data
 	}))
 	w := httptest.NewRecorder()
 	h.ServeHTTP(w, httptest.NewRequest("GET", "https://app.example/", nil))

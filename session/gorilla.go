@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"strings"
 	"sync"
 
 	"github.com/gorilla/sessions"
@@ -150,25 +149,26 @@ func (g *Gorilla) Account(ctx context.Context) (Account, bool) {
 	if g.Key(ctx) == "" {
 		return Account{}, false
 	}
-	parts := strings.SplitN(g.str(ctx, keyAccount), "\x00", 4)
-	if len(parts) != 4 {
-		return Account{}, false
-	}
-	return Account{ObjectID: parts[0], TenantID: parts[1], Username: parts[2], Name: parts[3]}, true
+	return decodeAccount(g.str(ctx, keyAccount))
 }
 
 // SignIn starts a new session (a server-side store gives it a new id) and
-// stores the account in it.
+// stores the account in it. An account field holding a NUL byte is refused
+// (ErrAccountNUL).
 func (g *Gorilla) SignIn(ctx context.Context, key string, acct Account) error {
 	st := g.state(ctx)
 	if st == nil {
 		return ErrNoSession
 	}
+	enc, err := encodeAccount(acct)
+	if err != nil {
+		return err
+	}
 	st.mu.Lock()
 	st.s.ID = "" // server-side stores issue a new id on save
 	st.s.Values = map[interface{}]interface{}{
 		keyKey:     key,
-		keyAccount: strings.Join([]string{acct.ObjectID, acct.TenantID, acct.Username, acct.Name}, "\x00"),
+		keyAccount: enc,
 		keyCSRF:    RandomToken(),
 	}
 	st.s.IsNew = true
@@ -208,47 +208,4 @@ func (g *Gorilla) SetTimes(ctx context.Context, t Times) error {
 	}
 	g.put(ctx, keyTimes, encodeTimes(t))
 	return nil
-}
-
-// PutPending keeps a sign-in request in progress. After SignOut in the same
-// request it starts a new session (the sign-in that follows an ended one).
-func (g *Gorilla) PutPending(ctx context.Context, state string, data []byte) error {
-	st := g.state(ctx)
-	if st == nil {
-		return ErrNoSession
-	}
-	st.mu.Lock()
-	if st.destroy {
-		st.destroy, st.s.ID, st.s.IsNew = false, "", true
-	}
-	n := 0
-	for k := range st.s.Values {
-		if ks, ok := k.(string); ok && strings.HasPrefix(ks, keyPending) {
-			n++
-		}
-	}
-	if n >= maxPending {
-		for k := range st.s.Values {
-			if ks, ok := k.(string); ok && strings.HasPrefix(ks, keyPending) {
-				delete(st.s.Values, k)
-			}
-		}
-	}
-	st.s.Values[keyPending+state] = string(data)
-	st.dirty = true
-	st.mu.Unlock()
-	return nil
-}
-
-// TakePending returns and removes a sign-in request.
-func (g *Gorilla) TakePending(ctx context.Context, state string) ([]byte, bool) {
-	if state == "" {
-		return nil, false
-	}
-	v := g.str(ctx, keyPending+state)
-	if v == "" {
-		return nil, false
-	}
-	g.put(ctx, keyPending+state, nil)
-	return []byte(v), true
 }

@@ -40,8 +40,7 @@ const (
 	keyKey     = "idw.key"
 	keyAccount = "idw.account"
 	keyCSRF    = "idw.csrf"
-	keyPending = "idw.pending."
-	maxPending = 5 // sign-in requests in progress per browser
+	keyPending = "idw.pending." // sign-ins in progress, kept here by earlier versions
 )
 
 // NewSCS adapts an scs session manager.
@@ -112,18 +111,19 @@ func (s *SCS) Account(ctx context.Context) (Account, bool) {
 	if s.Key(ctx) == "" {
 		return Account{}, false
 	}
-	parts := strings.SplitN(s.sm.GetString(ctx, keyAccount), "\x00", 4)
-	if len(parts) != 4 {
-		return Account{}, false
-	}
-	return Account{ObjectID: parts[0], TenantID: parts[1], Username: parts[2], Name: parts[3]}, true
+	return decodeAccount(s.sm.GetString(ctx, keyAccount))
 }
 
 // SignIn renews the token, clears what the anonymous session held, and
-// stores the account.
+// stores the account. An account field holding a NUL byte is refused
+// (ErrAccountNUL).
 func (s *SCS) SignIn(ctx context.Context, key string, acct Account) error {
 	if !s.Loaded(ctx) {
 		return ErrNoSession
+	}
+	enc, err := encodeAccount(acct)
+	if err != nil {
+		return err
 	}
 	if err := s.sm.RenewToken(ctx); err != nil {
 		return err
@@ -135,7 +135,7 @@ func (s *SCS) SignIn(ctx context.Context, key string, acct Account) error {
 	}
 	s.sm.Remove(ctx, keyTimes)
 	s.sm.Put(ctx, keyKey, key)
-	s.sm.Put(ctx, keyAccount, strings.Join([]string{acct.ObjectID, acct.TenantID, acct.Username, acct.Name}, "\x00"))
+	s.sm.Put(ctx, keyAccount, enc)
 	s.sm.Put(ctx, keyCSRF, RandomToken())
 	return nil
 }
@@ -173,35 +173,6 @@ func (s *SCS) SetTimes(ctx context.Context, t Times) error {
 	}
 	s.sm.Put(ctx, keyTimes, encodeTimes(t))
 	return nil
-}
-
-// PutPending keeps a sign-in request; the oldest is dropped past a few.
-func (s *SCS) PutPending(ctx context.Context, state string, data []byte) error {
-	if !s.Loaded(ctx) {
-		return ErrNoSession
-	}
-	var pending []string
-	for _, k := range s.sm.Keys(ctx) {
-		if strings.HasPrefix(k, keyPending) {
-			pending = append(pending, k)
-		}
-	}
-	if len(pending) >= maxPending {
-		for _, k := range pending {
-			s.sm.Remove(ctx, k)
-		}
-	}
-	s.sm.Put(ctx, keyPending+state, data)
-	return nil
-}
-
-// TakePending returns and removes a sign-in request.
-func (s *SCS) TakePending(ctx context.Context, state string) ([]byte, bool) {
-	if state == "" || !s.Loaded(ctx) {
-		return nil, false
-	}
-	b := s.sm.PopBytes(ctx, keyPending+state)
-	return b, b != nil
 }
 
 // RandomToken returns 32 random bytes, base64url.

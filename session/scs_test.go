@@ -2,11 +2,14 @@ package session_test
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/alexedwards/scs/v2"
+	"github.com/gorilla/sessions"
 
 	"github.com/identityweb/go-identityweb/session"
 )
@@ -71,10 +74,34 @@ func TestNoSessionInContext(t *testing.T) {
 	if _, ok := s.Account(ctx); ok {
 		t.Fatal("account from a bare context")
 	}
-	if _, ok := s.TakePending(ctx, "x"); ok {
-		t.Fatal("pending from a bare context")
-	}
-	if s.PutPending(ctx, "x", nil) == nil || s.SignIn(ctx, "k", session.Account{}) == nil || s.SignOut(ctx) == nil {
+	if s.SignIn(ctx, "k", session.Account{}) == nil || s.SignOut(ctx) == nil {
 		t.Fatal("a write to a bare context succeeded")
+	}
+}
+
+// The account's fields were joined with NUL bytes and split back: a user
+// name holding one posed as another user name (Username "alice@contoso…\x00x"
+// read back as "alice@contoso…"). Such an account is refused.
+func TestAccountFieldWithNULRefused(t *testing.T) {
+	scsSessions, _ := session.NewSCS(nil, session.SCSOptions{})
+	gorillaSessions, _ := session.NewGorilla(sessions.NewCookieStore([]byte(strings.Repeat("h", 32))), session.GorillaOptions{})
+	for name, m := range map[string]session.Manager{"scs": scsSessions, "gorilla": gorillaSessions} {
+		m.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			ctx := r.Context()
+			forged := session.Account{ObjectID: "oid-mallory", TenantID: "t", Username: "alice@contoso.com\x00mallory", Name: "Mallory"}
+			if err := m.SignIn(ctx, "k", forged); !errors.Is(err, session.ErrAccountNUL) {
+				t.Errorf("%s: SignIn of an account with a NUL byte: %v", name, err)
+			}
+			if acct, ok := m.Account(ctx); ok {
+				t.Errorf("%s: signed in as %+v", name, acct)
+			}
+			good := session.Account{ObjectID: "o", TenantID: "t", Username: "alice@contoso.com", Name: "Alice Ünïcode"}
+			if err := m.SignIn(ctx, "k", good); err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			if acct, ok := m.Account(ctx); !ok || acct != good {
+				t.Errorf("%s: account = %+v", name, acct)
+			}
+		})).ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/", nil))
 	}
 }

@@ -2,7 +2,9 @@ package session
 
 import (
 	"context"
+	"errors"
 	"net/http"
+	"strings"
 )
 
 // Account is the signed-in user as the session keeps it: identifiers and
@@ -43,8 +45,29 @@ type Manager interface {
 	// Lifetimes from them on every request, on every instance.
 	Times(ctx context.Context) Times
 	SetTimes(ctx context.Context, t Times) error
-	// PutPending keeps a sign-in request in progress under its state value;
-	// TakePending returns and removes it.
-	PutPending(ctx context.Context, state string, data []byte) error
-	TakePending(ctx context.Context, state string) ([]byte, bool)
+}
+
+// ErrAccountNUL: an account field holds a NUL byte, which the session
+// uses to separate them (a name could otherwise pose as another user name).
+var ErrAccountNUL = errors.New("session: an account field holds a NUL byte")
+
+// encodeAccount joins acct's fields for the session, refusing a field that
+// holds the separator.
+func encodeAccount(acct Account) (string, error) {
+	fields := []string{acct.ObjectID, acct.TenantID, acct.Username, acct.Name}
+	for _, f := range fields {
+		if strings.IndexByte(f, 0) >= 0 {
+			return "", ErrAccountNUL
+		}
+	}
+	return strings.Join(fields, "\x00"), nil
+}
+
+// decodeAccount splits what encodeAccount joined.
+func decodeAccount(s string) (Account, bool) {
+	parts := strings.Split(s, "\x00")
+	if len(parts) != 4 {
+		return Account{}, false
+	}
+	return Account{ObjectID: parts[0], TenantID: parts[1], Username: parts[2], Name: parts[3]}, true
 }

@@ -58,33 +58,6 @@ func TestTimesTravelWithTheSession(t *testing.T) {
 	}
 }
 
-// A sign-in that follows an ended session in the same request (the session
-// expired, so the user is sent to sign in again) keeps its pending state:
-// gorilla must not delete the cookie it just refilled.
-func TestGorillaSignInAfterSignOut(t *testing.T) {
-	g, _ := session.NewGorilla(sessions.NewCookieStore([]byte("0123456789abcdef0123456789abcdef")), session.GorillaOptions{})
-	w := httptest.NewRecorder()
-	g.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		g.SignIn(r.Context(), "key", session.Account{})
-		g.SignOut(r.Context())
-		g.PutPending(r.Context(), "state", []byte("pending"))
-	})).ServeHTTP(w, httptest.NewRequest("GET", "/", nil))
-	r := httptest.NewRequest("GET", "/", nil)
-	c := w.Result().Cookies()
-	if len(c) != 1 || c[0].MaxAge < 0 {
-		t.Fatalf("cookies = %v, want the new session's", c)
-	}
-	r.AddCookie(c[0])
-	g.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if v, ok := g.TakePending(r.Context(), "state"); !ok || string(v) != "pending" {
-			t.Error("the pending sign-in was lost")
-		}
-		if g.Key(r.Context()) != "" {
-			t.Error("the ended session is still signed in")
-		}
-	})).ServeHTTP(httptest.NewRecorder(), r)
-}
-
 func TestLifetimesExpired(t *testing.T) {
 	in := time.Unix(1_700_000_000, 0)
 	l := session.Lifetimes{Idle: 30 * time.Minute, Absolute: 8 * time.Hour}

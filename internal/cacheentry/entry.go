@@ -2,9 +2,11 @@ package cacheentry
 
 import (
 	"encoding/binary"
-	"github.com/identityweb/go-identityweb/session"
+	"slices"
 	"strings"
 	"unsafe"
+
+	"github.com/identityweb/go-identityweb/session"
 )
 
 // Cache entries are encoded in a small versioned binary format: one entry
@@ -20,6 +22,10 @@ const (
 	entryToken   = 'T'
 	entryRefresh = 'R'
 	entryHeader  = 2 + 3*8
+	// keyListVersion marks a refresh entry whose access-token keys are
+	// length-prefixed, written only when a key holds a newline (version 1
+	// lists them one per line, as every reader of version 1 expects).
+	keyListVersion = 2
 )
 
 // Token is a cached access token.
@@ -111,6 +117,7 @@ func DecodeToken(b []byte, withScopes, alias bool) (Token, bool) {
 	return e, true
 }
 
+// EncodeRefresh encodes a refresh token entry.
 func EncodeRefresh(e *Refresh) []byte {
 	b := make([]byte, entryHeader, entryHeader+len(e.RefreshToken)+256)
 	b[0], b[1] = entryVersion, entryRefresh
@@ -119,13 +126,23 @@ func EncodeRefresh(e *Refresh) []byte {
 	b = appendString(b, e.Account.TenantID)
 	b = appendString(b, e.Account.Username)
 	b = appendString(b, e.Account.Name)
-	b = appendString(b, strings.Join(e.ATKeys, "\n"))
+	if !slices.ContainsFunc(e.ATKeys, func(k string) bool { return strings.Contains(k, "\n") }) {
+		b = appendString(b, strings.Join(e.ATKeys, "\n"))
+	} else {
+		b[0] = keyListVersion
+		var list []byte
+		for _, k := range e.ATKeys {
+			list = appendString(list, k)
+		}
+		b = appendString(b, string(list))
+	}
 	return appendString(b, e.IDToken)
 }
 
+// DecodeRefresh decodes a refresh token entry.
 func DecodeRefresh(b []byte) (Refresh, bool) {
 	var e Refresh
-	if len(b) < entryHeader || b[0] != entryVersion || b[1] != entryRefresh {
+	if len(b) < entryHeader || (b[0] != entryVersion && b[0] != keyListVersion) || b[1] != entryRefresh {
 		return e, false
 	}
 	r := reader{b: b[entryHeader:], ok: true}
@@ -138,8 +155,18 @@ func DecodeRefresh(b []byte) (Refresh, bool) {
 	}
 	e.RefreshToken = string(rt)
 	e.Account = session.Account{ObjectID: string(oid), TenantID: string(tid), Username: string(user), Name: string(name)}
-	if len(keys) > 0 {
+	switch {
+	case len(keys) == 0:
+	case b[0] == entryVersion:
 		e.ATKeys = strings.Split(string(keys), "\n")
+	default:
+		kr := reader{b: keys, ok: true}
+		for len(kr.b) > 0 && kr.ok {
+			e.ATKeys = append(e.ATKeys, string(kr.next()))
+		}
+		if !kr.ok {
+			return Refresh{}, false
+		}
 	}
 	return e, true
 }

@@ -60,3 +60,20 @@ func FuzzDecodeEntry(f *testing.F) {
 		}
 	})
 }
+
+// A refresh entry lists its access-token keys; a key holding a newline
+// must come back whole (it split in two, and sign-out missed it).
+func TestRefreshKeysRoundTrip(t *testing.T) {
+	for _, keys := range [][]string{nil, {"k1"}, {"k1", "k2"}, {"a\nb", "c"}, {"", "x"}} {
+		r := Refresh{RefreshToken: "rt", ATKeys: keys}
+		got, ok := DecodeRefresh(EncodeRefresh(&r))
+		if !ok || len(got.ATKeys) != len(keys) {
+			t.Fatalf("%q: got %q (%v)", keys, got.ATKeys, ok)
+		}
+		for i := range keys {
+			if got.ATKeys[i] != keys[i] {
+				t.Fatalf("%q: got %q", keys, got.ATKeys)
+			}
+		}
+	}
+}

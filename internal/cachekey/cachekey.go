@@ -3,10 +3,12 @@ package cachekey
 import (
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/binary"
 	"hash/maphash"
 	"slices"
 	"strings"
 	"sync"
+	"unsafe"
 )
 
 // Kind is the kind of token a key names.
@@ -74,11 +76,73 @@ func NormalizeScopes(scopes []string) []string {
 
 // Builder builds the keys of one acquirer: every key starts with the
 // authority and client, so acquirers sharing a store never share entries.
+//
+// A key is its parts joined by '|' (scopes by ' '). Each part is escaped,
+// so that no two requests build the same key whatever their parts hold: the
+// separators, the escape byte '%' and control characters (a line break
+// would split the key lists of refresh entries) become %XX. Ordinary parts
+// hold none of them and are kept as they are, so keys written before the
+// escaping (in Redis) still match.
 type Builder struct{ prefix string }
 
 // NewBuilder returns the key builder for a client of an authority.
 func NewBuilder(authority, clientID string) Builder {
-	return Builder{prefix: "idw1|" + authority + "|" + clientID + "|"}
+	b := []byte("idw1|")
+	b = appendPart(b, authority)
+	b = append(b, '|')
+	b = appendPart(b, clientID)
+	return Builder{prefix: string(append(b, '|'))}
+}
+
+// special marks the bytes a key part escapes.
+var special = func() (t [256]bool) {
+	for c := 0; c < 0x20; c++ {
+		t[c] = true
+	}
+	t[0x7f], t['|'], t[' '], t['%'] = true, true, true, true
+	return t
+}()
+
+// appendPart appends s to dst, escaped.
+func appendPart(dst []byte, s string) []byte {
+	if needsEscape(s) {
+		return appendEscaped(dst, s)
+	}
+	return append(dst, s...)
+}
+
+// needsEscape reports whether s may hold a special byte. It reads eight
+// bytes at a time (the hit path builds a key on every call) and says yes
+// for a byte below 0x26 (control characters, ' ', '%', and '!'…'$', which
+// appendEscaped then copies as they are), '|' or 0x7f.
+func needsEscape(s string) bool {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	b := unsafe.Slice(unsafe.StringData(s), len(s)) // read only
+	for ; len(b) >= 8; b = b[8:] {
+		x := binary.LittleEndian.Uint64(b)
+		bar, del := x^(ones*'|'), x^(ones*0x7f)
+		if ((x-ones*0x26)&^x|(bar-ones)&^bar|(del-ones)&^del)&highs != 0 {
+			return true
+		}
+	}
+	for _, c := range b {
+		if special[c] {
+			return true
+		}
+	}
+	return false
+}
+
+func appendEscaped(dst []byte, s string) []byte {
+	const hex = "0123456789ABCDEF"
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; special[c] {
+			dst = append(dst, '%', hex[c>>4], hex[c&15])
+		} else {
+			dst = append(dst, c)
+		}
+	}
+	return dst
 }
 
 // Token builds an access token's cache key with one allocation.
@@ -92,17 +156,22 @@ func (b Builder) Token(kind Kind, tenant string, scopes []string, partition stri
 func (b Builder) AppendToken(dst []byte, kind Kind, tenant string, scopes []string, partition string) []byte {
 	dst = append(dst, b.prefix...)
 	dst = append(dst, byte(kind), '|')
-	dst = append(dst, tenant...)
+	dst = appendPart(dst, tenant)
 	dst = append(dst, '|')
 	for i, s := range scopes {
 		if i > 0 {
 			dst = append(dst, ' ')
 		}
-		dst = append(dst, s...)
+		dst = appendPart(dst, s)
 	}
 	dst = append(dst, '|')
-	return append(dst, partition...)
+	return appendPart(dst, partition)
 }
+
+// HasAccount reports whether tokens of the kind belong to an account kept
+// in the partition's refresh entry (users, long-running OBO): they are
+// served only while that entry exists.
+func (k Kind) HasAccount() bool { return k == User || k == LongRunning }
 
 // Refresh is the key of a partition's refresh token and account.
 func (b Builder) Refresh(kind Kind, partition string) string {
@@ -110,11 +179,12 @@ func (b Builder) Refresh(kind Kind, partition string) string {
 	return string(b.AppendRefresh(buf[:0], kind, partition))
 }
 
-// AppendRefresh appends Refresh's key to dst without allocating.
+// AppendRefresh appends the key of a partition's refresh token and account
+// to dst.
 func (b Builder) AppendRefresh(dst []byte, kind Kind, partition string) []byte {
 	dst = append(dst, b.prefix...)
 	dst = append(dst, byte(refresh), byte(kind), '|')
-	return append(dst, partition...)
+	return appendPart(dst, partition)
 }
 
 // Digest is the partition form of a secret (an incoming token, a session

@@ -6,22 +6,10 @@ import (
 )
 
 // Key returns the provider's key with kid, refetching the set once for an
-// unknown kid (rate-limited as VerifySignature's refetch is), for callers
-// that verify with a JOSE library of their own (logout tokens, through
-// go-jose). ErrUnknownKey when no key has kid; a set that cannot be fetched
-// is the fetch's error (ErrUnavailable).
+// unknown kid (rate-limited as Verify's refetch is), for callers that verify
+// with a JOSE library of their own (logout tokens, through go-jose).
+// ErrUnknownKey when no key has kid; a set that cannot be fetched is the
+// fetch's error (ErrUnavailable).
 func (k *Set) Key(ctx context.Context, kid string) (*rsa.PublicKey, error) {
-	if err := k.Ready(ctx); err != nil {
-		return nil, err
-	}
-	if key := k.key(kid); key != nil {
-		return key, nil
-	}
-	if err := k.fetch(ctx, true); err != nil {
-		return nil, err
-	}
-	if key := k.key(kid); key != nil {
-		return key, nil
-	}
-	return nil, ErrUnknownKey
+	return k.key(ctx, kid)
 }

@@ -113,7 +113,7 @@ func Exchange(ctx context.Context, client *http.Client, now func() time.Time, en
 	req.Header.Set("return-client-request-id", "true")
 	req.Header.Set("x-client-SKU", "identityweb-go")
 	start := now()
-	resp, err := client.Do(req)
+	resp, err := NoRedirects(client).Do(req)
 	if err != nil {
 		return Response{InHTTP: now().Sub(start)}, &TransportError{err}
 	}
@@ -146,6 +146,17 @@ func Exchange(ctx context.Context, client *http.Client, now func() time.Time, en
 	out.Error = ParseError(resp.StatusCode, body, correlation)
 	out.ThrottledUntil, _ = RetryAfter(resp, now())
 	return out, nil
+}
+
+// NoRedirects returns a copy of client that does not follow redirects, for
+// every request that carries the app's credential or a token: a 307 or 308
+// would re-send the form (client secret or assertion, refresh token, code,
+// a token to introspect or revoke) to wherever it points. A redirect is an
+// error answer instead.
+func NoRedirects(client *http.Client) *http.Client {
+	c := *client
+	c.CheckRedirect = useLastResponse
+	return &c
 }
 
 // RetryAfter reports whether resp starts throttling, and until when: a 429
@@ -201,3 +212,5 @@ func Seconds(n json.Number) time.Duration {
 	}
 	return 0
 }
+
+func useLastResponse(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }

@@ -1,0 +1,85 @@
+package cachekey
+
+import (
+	"strings"
+	"testing"
+)
+
+// Two requests that differ must never build the same key, whatever their
+// parts hold; and keys hold no newline (refresh entries list them).
+func TestKeysAreUnambiguous(t *testing.T) {
+	b := NewBuilder("https://login.example", "client")
+	type req struct {
+		tenant    string
+		scopes    []string
+		partition string
+	}
+	pairs := [][2]req{
+		{{"t1|api://x", []string{"y/.default"}, ""}, {"t1", []string{"api://x|y/.default"}, ""}},
+		{{"t1", []string{"a b"}, ""}, {"t1", []string{"a", "b"}, ""}},
+		{{"t1", []string{"a|"}, "p"}, {"t1", []string{"a"}, "|p"}},
+		{{"t1", []string{"a%7Cb"}, ""}, {"t1", []string{"a|b"}, ""}},
+		{{"t1", []string{"a\nb"}, ""}, {"t1", []string{"a%0Ab"}, ""}},
+	}
+	for _, p := range pairs {
+		k1 := b.Token(User, p[0].tenant, p[0].scopes, p[0].partition)
+		k2 := b.Token(User, p[1].tenant, p[1].scopes, p[1].partition)
+		if k1 == k2 {
+			t.Errorf("%+v and %+v share the key %q", p[0], p[1], k1)
+		}
+		if strings.ContainsAny(k1+k2, "\n\r") {
+			t.Errorf("a key holds a line break: %q %q", k1, k2)
+		}
+	}
+	if k1, k2 := NewBuilder("https://a|b", "c").Token(App, "t", []string{"s"}, ""), NewBuilder("https://a", "b|c").Token(App, "t", []string{"s"}, ""); k1 == k2 {
+		t.Errorf("two clients share the key %q", k1)
+	}
+	if r1, r2 := b.Refresh(User, "p|q"), NewBuilder("https://login.example", "client").Refresh(User, "p%7Cq"); r1 == r2 {
+		t.Errorf("two partitions share the refresh key %q", r1)
+	}
+	// Keys of ordinary parts are what they always were, so caches written
+	// before (Redis) stay readable.
+	if got, want := b.Token(App, "t1", []string{"api://x/.default"}, ""), "idw1|https://login.example|client|A|t1|api://x/.default|"; got != want {
+		t.Errorf("key = %q, want %q", got, want)
+	}
+}
+
+// AppendToken on the hit path allocates nothing.
+func TestAppendTokenAllocations(t *testing.T) {
+	b := NewBuilder("https://login.example", "client")
+	scopes := []string{"api://x/.default"}
+	var buf [512]byte
+	if n := testing.AllocsPerRun(100, func() { b.AppendToken(buf[:0], App, "t1", scopes, "partition") }); n != 0 {
+		t.Fatalf("%.0f allocations", n)
+	}
+}
+
+func BenchmarkAppendToken(b *testing.B) {
+	k := NewBuilder("https://login.microsoftonline.com", "11111111-0000-4000-8000-000000000001")
+	scopes := []string{"api://22222222-0000-4000-8000-000000000002/access_as_user"}
+	var buf [512]byte
+	for b.Loop() {
+		k.AppendToken(buf[:0], User, "c0ffee00-0000-4000-8000-000000000001", scopes, "n4bQgYhMfWWaL-qgxVrQFaO_TxsrC4Is0V1sFbDwCgg")
+	}
+}
+
+// needsEscape finds every special byte in every position (it may also
+// answer yes for '!'…'$', never for letters, digits and the other bytes of
+// URLs and scopes).
+func TestNeedsEscape(t *testing.T) {
+	for c := 0; c < 256; c++ {
+		for pos := 0; pos < 17; pos++ {
+			b := []byte(strings.Repeat("a", 17))
+			b[pos] = byte(c)
+			got := needsEscape(string(b))
+			if special[c] && !got || !special[c] && got && (c < '!' || c > '$') {
+				t.Fatalf("byte %#x at %d: %v, want %v", c, pos, got, special[c])
+			}
+		}
+	}
+	for _, s := range []string{"", "ok", strings.Repeat("\x80\xff", 9), "é€😀"} {
+		if needsEscape(s) {
+			t.Errorf("%q needs no escape", s)
+		}
+	}
+}
