@@ -459,9 +459,14 @@ func (t *Tiered) toL2(ctx context.Context, key string, gen uint64, op string, ap
 // leaves it pending; wait says whether to wait for an operation on the same
 // key in flight (the request path does not wait: it leaves the key to the
 // retries).
+//
+// A delete is attempted at once even while the circuit is open (a
+// sign-out must reach the other instances as soon as Redis can take it;
+// the circuit may still be open from a failure Redis has recovered from),
+// bounded by L2Timeout like any call; if it fails it stays pending.
 func (t *Tiered) apply(ctx context.Context, key string, gen uint64, op string, do func(context.Context) error, wait bool) {
 	ok, probe := t.acquire()
-	if !ok {
+	if !ok && op != "delete" {
 		t.postpone(ctx, key, gen, op, ErrL2Unavailable)
 		return
 	}
