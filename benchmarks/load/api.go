@@ -41,15 +41,32 @@ func apiTarget(tb testing.TB, s Scenario, env *Env, redisAddr string) target {
 		l2 = sharedL2(tb, redisAddr, ring, nil)
 	}
 
-	downstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "profile") }))
-	tb.Cleanup(downstream.Close)
-	var instances []http.Handler
-	for i := 0; i < s.Instances; i++ {
+	cfg := identityweb.Config{Instance: idp.URL + "/", TenantID: iwt.DefaultTenantID, ClientID: iwt.WebAPIClientID}
+	t := oboAPI(tb, s, idp, s.Users+s.ColdUsers, func() identityweb.AppOptions {
 		opts := identityweb.AppOptions{Options: identityweb.Options{HTTPClient: idp.Client(), Credential: cred, Logger: quiet}}
 		if l2 != nil {
 			opts.Cache = instanceCache(tb, l2, nil)
 		}
-		api, err := identityweb.New(identityweb.Config{Instance: idp.URL + "/", TenantID: iwt.DefaultTenantID, ClientID: iwt.WebAPIClientID}, opts)
+		return opts
+	}, cfg)
+	for i := 0; i < s.Users; i++ { // warm-up: every warm caller's OBO token cached
+		if _, err := t(i); err != nil {
+			tb.Fatalf("%s: warm-up call failed: %v", s.Name, err)
+		}
+	}
+	return t
+}
+
+// oboAPI runs s.Instances instances of the web API behind a round-robin
+// balancer — RequireBearer, then a downstream call on behalf of the caller
+// — each built with cfg and a fresh newOpts(), and returns the load target:
+// caller i calls with the i-th of callers user tokens.
+func oboAPI(tb testing.TB, s Scenario, idp *iwt.Server, callers int, newOpts func() identityweb.AppOptions, cfg identityweb.Config) target {
+	downstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "profile") }))
+	tb.Cleanup(downstream.Close)
+	var instances []http.Handler
+	for i := 0; i < s.Instances; i++ {
+		api, err := identityweb.New(cfg, newOpts())
 		if err != nil {
 			tb.Fatal(err)
 		}
@@ -73,15 +90,16 @@ func apiTarget(tb testing.TB, s Scenario, env *Env, redisAddr string) target {
 	srv := httptest.NewServer(roundRobin(instances))
 	tb.Cleanup(srv.Close)
 
-	tokens := make([]string, s.Users+s.ColdUsers)
+	tokens := make([]string, callers)
 	for i := range tokens {
+		var err error
 		if tokens[i], err = idp.UserToken(iwt.AliceUsername, iwt.WebAppClientID, iwt.WebAPIIdentifierURI, "access_as_user"); err != nil {
 			tb.Fatal(err)
 		}
 	}
 	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: s.Workers * 2}}
 	tb.Cleanup(client.CloseIdleConnections)
-	t := target(func(user int) (time.Duration, error) {
+	return target(func(user int) (time.Duration, error) {
 		req, _ := http.NewRequest(http.MethodGet, srv.URL+"/", nil)
 		req.Header.Set("Authorization", "Bearer "+tokens[user])
 		start := time.Now()
@@ -97,10 +115,4 @@ func apiTarget(tb testing.TB, s Scenario, env *Env, redisAddr string) target {
 		}
 		return d, nil
 	})
-	for i := 0; i < s.Users; i++ { // warm-up: every warm caller's OBO token cached
-		if _, err := t(i); err != nil {
-			tb.Fatalf("%s: warm-up call failed: %v", s.Name, err)
-		}
-	}
-	return t
 }

@@ -1,9 +1,6 @@
 package load
 
 import (
-	"io"
-	"net/http"
-	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -119,63 +116,12 @@ func RunChaos(tb testing.TB, s ChaosScenario) Report {
 func chaosAPITarget(tb testing.TB, s Scenario, env *Env, r *ChaosRedis) target {
 	idp := iwt.NewServer(tb, iwt.Options{})
 	env.IdP = idp
-	downstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "profile") }))
-	tb.Cleanup(downstream.Close)
 	ring, _ := cachestore.NewKeyRing(cachestore.NewKey())
-	var instances []http.Handler
-	for i := 0; i < s.Instances; i++ {
+	cfg := identityweb.Config{Instance: idp.URL + "/", TenantID: iwt.DefaultTenantID, ClientID: iwt.WebAPIClientID, ClientSecret: iwt.WebAPISecret}
+	t := oboAPI(tb, s, idp, s.Users, func() identityweb.AppOptions {
 		l2 := cachestore.NewEncrypted(r.NewStore(tb), ring, cachestore.EncryptedOptions{Logger: quiet})
-		opts := identityweb.AppOptions{Options: identityweb.Options{HTTPClient: idp.Client(), Logger: quiet,
-			Cache: instanceCache(tb, l2, nil)}}
-		api, err := identityweb.New(identityweb.Config{Instance: idp.URL + "/", TenantID: iwt.DefaultTenantID,
-			ClientID: iwt.WebAPIClientID, ClientSecret: iwt.WebAPISecret}, opts)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		tb.Cleanup(func() { api.Close() })
-		graph, err := api.DownstreamClient(identityweb.DownstreamAPI{BaseURL: downstream.URL, Scopes: []string{"User.Read"}, As: identityweb.OnBehalfOf})
-		if err != nil {
-			tb.Fatal(err)
-		}
-		instances = append(instances, api.RequireBearer(identityweb.RequireScopes("access_as_user"))(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			req, _ := http.NewRequestWithContext(r.Context(), http.MethodGet, downstream.URL+"/me", nil)
-			resp, err := graph.Do(req)
-			if err != nil {
-				api.Challenge(w, r, err)
-				return
-			}
-			io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			w.WriteHeader(resp.StatusCode)
-		})))
-	}
-	srv := httptest.NewServer(roundRobin(instances))
-	tb.Cleanup(srv.Close)
-	tokens := make([]string, s.Users)
-	for i := range tokens {
-		var err error
-		if tokens[i], err = idp.UserToken(iwt.AliceUsername, iwt.WebAppClientID, iwt.WebAPIIdentifierURI, "access_as_user"); err != nil {
-			tb.Fatal(err)
-		}
-	}
-	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: s.Workers * 2}}
-	tb.Cleanup(client.CloseIdleConnections)
-	t := target(func(user int) (time.Duration, error) {
-		req, _ := http.NewRequest(http.MethodGet, srv.URL+"/", nil)
-		req.Header.Set("Authorization", "Bearer "+tokens[user])
-		start := time.Now()
-		resp, err := client.Do(req)
-		d := time.Since(start)
-		if err != nil {
-			return d, err
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return d, statusError(resp.StatusCode, b)
-		}
-		return d, nil
-	})
+		return identityweb.AppOptions{Options: identityweb.Options{HTTPClient: idp.Client(), Logger: quiet, Cache: instanceCache(tb, l2, nil)}}
+	}, cfg)
 	for i := 0; i < s.Users; i++ { // warm-up, on every instance (round robin)
 		for j := 0; j < s.Instances; j++ {
 			if _, err := t(i); err != nil {
