@@ -424,3 +424,32 @@ func TestInvalidationFromAnotherKeyRingRevalidates(t *testing.T) {
 		t.Fatalf("the instance with the old ring still serves %q after the sign-out", v)
 	}
 }
+
+// A Handle taken on an L1 entry (what the token engine's front holds) goes
+// invalid when the L1 is revalidated after a lost subscription: a value
+// that may have been changed or deleted elsewhere meanwhile is never served
+// through a handle without the check against L2 that a read makes.
+func TestHandlesFollowRevalidation(t *testing.T) {
+	ctx := context.Background()
+	l2 := &resubBus{gated: newGated(nil)}
+	tr := cachestore.NewTiered(cachestore.NewMemory(cachestore.MemoryOptions{}), l2, cachestore.TieredOptions{Logger: discard()})
+	defer tr.Close()
+	waitUntil(t, "the subscription", func() bool { l2.mu.Lock(); defer l2.mu.Unlock(); return len(l2.resub) == 1 })
+	tr.Set(ctx, "k", []byte("v1"), time.Hour)
+	_, h, ok := tr.L1().LookupHandle("k", time.Now())
+	if !ok || !h.Valid() {
+		t.Fatal("no handle on a stored value")
+	}
+	l2.Memory.Delete(ctx, "k") // another instance, unheard
+	l2.resubscribed()
+	if h.Valid() {
+		t.Fatal("a handle taken before the revalidation is still valid")
+	}
+	if _, ok, _ := tr.Get(ctx, "k"); ok {
+		t.Fatal("the deleted value was served after the revalidation")
+	}
+	tr.Set(ctx, "k", []byte("v2"), time.Hour)
+	if _, h, ok := tr.L1().LookupHandle("k", time.Now()); !ok || !h.Valid() {
+		t.Fatal("a value stored after the revalidation has no valid handle")
+	}
+}

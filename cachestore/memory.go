@@ -41,7 +41,10 @@ type Memory struct {
 	maxShard int64
 	seed     maphash.Seed
 	sets     atomic.Uint64 // Set calls so far: orders entries by age
-	shards   [memoryShards]memShard
+	// staleUpTo: entries born up to here are to be revalidated (a Tiered
+	// that lost its invalidations): their Handles are no longer valid.
+	staleUpTo atomic.Uint64
+	shards    [memoryShards]memShard
 }
 
 type memShard struct {
@@ -68,13 +71,44 @@ const (
 )
 
 // Handle names one stored value of a Memory: it stays valid until that
-// value is removed, replaced, evicted or cleared (expiry is the holder's to
-// check). A token engine keeps a decoded copy of a hot entry beside a
-// handle, and re-reads the store only when the handle goes invalid.
-type Handle struct{ e *memEntry }
+// value is removed, replaced, evicted or cleared, or until a Tiered over the
+// Memory revalidates its L1 after a lost subscription (expiry is the
+// holder's to check: Expires). A token engine keeps a decoded copy of a hot
+// entry beside a handle, and re-reads the store only when the handle goes
+// invalid.
+type Handle struct {
+	e *memEntry
+	m *Memory
+}
 
 // Valid reports whether the value is still the one stored.
-func (h Handle) Valid() bool { return h.e != nil && h.e.flags.Load()&flagDead == 0 }
+func (h Handle) Valid() bool {
+	return h.e != nil && h.e.flags.Load()&flagDead == 0 && h.e.born > h.m.staleUpTo.Load()
+}
+
+// Use is Valid that also marks the value recently used, as a read does, so
+// that eviction spares a value served through its handle.
+func (h Handle) Use() bool {
+	if h.e == nil {
+		return false
+	}
+	f := h.e.flags.Load()
+	if f&flagDead != 0 || h.e.born <= h.m.staleUpTo.Load() {
+		return false
+	}
+	if f&flagRef == 0 {
+		h.e.flags.Or(flagRef)
+	}
+	return true
+}
+
+// Expires is when the value expires in the store (zero for no handle).
+func (h Handle) Expires() time.Time {
+	if h.e == nil {
+		return time.Time{}
+	}
+	return time.Unix(0, h.e.expires)
+}
 
 // LookupHandle is LookupAt that also returns the value's Handle.
 func (m *Memory) LookupHandle(key string, now time.Time) ([]byte, Handle, bool) {
@@ -85,7 +119,7 @@ func (m *Memory) LookupHandle(key string, now time.Time) ([]byte, Handle, bool) 
 	if e == nil || now.UnixNano() >= e.expires {
 		return nil, Handle{}, false
 	}
-	return e.value, Handle{e}, true
+	return e.value, Handle{e, m}, true
 }
 
 // NewMemory returns an empty Memory store.

@@ -113,9 +113,8 @@ type Tiered struct {
 	close    sync.Once
 	closeErr error
 
-	seed      maphash.Seed
-	stripes   [64]stripe
-	staleUpTo atomic.Uint64 // L1 entries born up to here are checked against L2
+	seed    maphash.Seed
+	stripes [64]stripe
 
 	pmu      sync.Mutex
 	pending  map[string]*pendingOp
@@ -318,7 +317,7 @@ func (t *Tiered) Get(ctx context.Context, key string) ([]byte, bool, error) {
 // GetLevel is Get that also says which level answered.
 func (t *Tiered) GetLevel(ctx context.Context, key string) ([]byte, Level, bool, error) {
 	if v, born, ok := t.l1.lookupBorn(key); ok {
-		if born > t.staleUpTo.Load() {
+		if born > t.l1.staleUpTo.Load() {
 			return v, LevelL1, true, nil
 		}
 		// Stored before a window in which invalidations may have been
@@ -574,7 +573,7 @@ func (t *Tiered) onInvalidation(msg []byte) {
 // is checked against L2 at its next read (and served from L1 only when L2
 // cannot answer). Pending writes keep their L1 value.
 func (t *Tiered) revalidateL1() {
-	t.staleUpTo.Store(t.l1.sets.Load())
+	t.l1.staleUpTo.Store(t.l1.sets.Load())
 }
 
 func (t *Tiered) stripe(key string) *stripe {
