@@ -79,8 +79,8 @@ func (a *TokenAcquirer) acquire(ctx context.Context, scopes []string, r request)
 				}
 				res := resultFrom(&e)
 				res.Metadata = Metadata{Source: SourceCache, CacheLevel: level, DurationInCache: inCache, DurationTotal: inCache}
-				if r.kind == cachekey.App && level == CacheLevelL1 && pop == nil && r.opts.plain() {
-					a.frontStore(scopes[0], kb, &e, res, now)
+				if level == CacheLevelL1 && pop == nil && r.opts.plain() {
+					a.frontStore(&r, scopes, kb, &e, res, now)
 				}
 				a.metrics.Acquired(ctx, r.kind, uint8(SourceCache), uint8(level), res.Metadata.DurationTotal)
 				if a.opts.OnToken != nil {

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/sync/singleflight"
 
@@ -57,10 +58,15 @@ type TokenAcquirer struct {
 	throttle  throttleState
 	dpop      atomic.Pointer[dpopState]
 	dpopMu    sync.Mutex
-	// front keeps hot app tokens decoded, by scope (see front.go).
-	front    frontTable
-	lockSeed maphash.Seed
-	locks    [256]sync.Mutex // per-partition refresh serialization (striped)
+	// The fronts keep hot tokens decoded (see front.go): app tokens by
+	// scope, OBO tokens by incoming token, users' by partition.
+	front, oboFront, userFront frontTable
+	// monoSlack > 0: the fronts' deadlines are read on the monotonic clock
+	// (the system clock, an expiry margin of a second or more), at most
+	// this far ahead; 0: on Options.Clock.
+	monoSlack time.Duration
+	lockSeed  maphash.Seed
+	locks     [256]sync.Mutex // per-partition refresh serialization (striped)
 }
 
 // NewTokenAcquirer validates cfg, fills opts' defaults and returns an
@@ -89,7 +95,10 @@ func NewTokenAcquirer(cfg Config, opts Options) (*TokenAcquirer, error) {
 		http: opts.HTTPClient, logger: opts.Logger, metrics: telemetry.New(opts.MeterProvider, "github.com/identityweb/go-identityweb/identityweb"),
 		obo: cachekey.NewDigestMemo(50_000), sessions: cachekey.NewDigestMemo(50_000), lockSeed: maphash.MakeSeed(),
 	}
-	a.front.seed = maphash.MakeSeed()
+	a.front, a.oboFront, a.userFront = newFrontTable(maxAppFront, 1), newFrontTable(maxFront, 64), newFrontTable(maxFront, 64)
+	if _, sys := opts.Clock.(systemClock); sys && opts.ExpiryBuffer >= time.Second {
+		a.monoSlack = min(time.Minute, opts.ExpiryBuffer)
+	}
 	a.mem, _ = opts.Cache.(*cachestore.Memory)
 	a.leveled, _ = opts.Cache.(cachestore.Leveled)
 	_, a.l1Memory = opts.Cache.(*cachestore.Tiered)
@@ -115,8 +124,9 @@ func (a *TokenAcquirer) Close() error {
 // ("api://my-api/.default"), with the client credentials grant.
 func (a *TokenAcquirer) ForApp(ctx context.Context, scope string, opts ...CallOption) (Result, error) {
 	if len(opts) == 0 {
-		if res, ok := a.frontHit(ctx, scope); ok {
-			return res, nil
+		if fe := a.front.find(scope, nil); fe != nil && a.frontUsable(fe) {
+			a.frontServed(ctx, cachekey.App, fe, []string{scope})
+			return fe.res, nil
 		}
 	}
 	o := collect(opts)
@@ -138,6 +148,12 @@ func (a *TokenAcquirer) OnBehalfOf(ctx context.Context, assertion string, scopes
 		return Result{}, misuse("OnBehalfOf needs at least one scope of the downstream API")
 	case assertion == "":
 		return Result{}, misuse("OnBehalfOf needs the incoming access token")
+	}
+	if len(opts) == 0 {
+		if fe := a.oboFront.find(assertion, scopes); fe != nil && a.frontUsable(fe) {
+			a.frontServed(ctx, cachekey.OBO, fe, scopes)
+			return fe.res, nil
+		}
 	}
 	return a.acquire(ctx, scopes, request{kind: cachekey.OBO, partition: a.obo.Get(assertion), assertion: assertion, opts: collect(opts)})
 }
@@ -250,6 +266,12 @@ func (s UserSession) ForUser(ctx context.Context, scopes []string, opts ...CallO
 	scopes = cachekey.NormalizeScopes(scopes)
 	if len(scopes) == 0 {
 		return Result{}, misuse("ForUser needs at least one scope of the downstream API")
+	}
+	if len(opts) == 0 {
+		if fe := s.a.userFront.find(s.partition, scopes); fe != nil && s.a.frontUsable(fe) {
+			s.a.frontServed(ctx, cachekey.User, fe, scopes)
+			return fe.res, nil
+		}
 	}
 	return s.a.acquire(ctx, scopes, request{kind: cachekey.User, partition: s.partition, opts: collect(opts)})
 }

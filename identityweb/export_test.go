@@ -80,3 +80,20 @@ func SessionRecordKeyForTest(a *App, partition string) string {
 func RevokeForTest(a *App, endpoint, token string) {
 	a.acq.revoke(context.Background(), endpoint, token)
 }
+
+// TokenKeyForTest is the cache key of the plain token request of kind ('A',
+// 'O', 'U') for scopes; secret is the incoming token (OBO) or the session
+// key (users).
+func TokenKeyForTest(a *TokenAcquirer, kind byte, scopes []string, secret string) string {
+	partition := ""
+	if secret != "" {
+		partition = cachekey.Digest(secret)
+	}
+	return a.keys.Token(cachekey.Kind(kind), a.cfg.TenantID, cachekey.NormalizeScopes(scopes), partition)
+}
+
+// AccountKeyForTest is the cache key of the account (refresh token entry)
+// of a session key.
+func AccountKeyForTest(a *TokenAcquirer, sessionKey string) string {
+	return a.keys.Refresh(cachekey.User, cachekey.Digest(sessionKey))
+}

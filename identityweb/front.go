@@ -3,6 +3,7 @@ package identityweb
 import (
 	"context"
 	"hash/maphash"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -14,118 +15,258 @@ import (
 	"github.com/identityweb/go-identityweb/internal/cachekey"
 )
 
-// The front: app tokens asked for with no options (the common daemon and
-// web API call, ForApp(ctx, scope)) are kept decoded, by scope, beside a
-// handle on their L1 cache entry. A hit is then one map read, one clock
-// read and an atomic load — what a map of oauth2.ReuseTokenSource costs —
-// instead of building the cache key, hashing it and decoding the entry.
+// The front: tokens asked for with no options are kept decoded beside a
+// handle on their L1 cache entry, so that a hit is one map read, an atomic
+// load or two and a clock read — what a map of oauth2.ReuseTokenSource
+// costs — instead of building the cache key, hashing it and decoding the
+// entry:
+//   - app tokens (ForApp(ctx, scope)) by scope;
+//   - OBO tokens (OnBehalfOf(ctx, token, scopes)) by the incoming token,
+//     then scopes: the token is the map key, so no digest is computed;
+//   - users' tokens (UserSession.ForUser(ctx, scopes)) by partition, then
+//     scopes, beside a second handle on the user's account (the refresh
+//     entry): a user's tokens never outlive the account, as on the full
+//     path.
 //
-// Coherence is the L1's: a front entry is used only while its L1 entry is
-// the one it was built from (cachestore.Handle: removed, replaced, evicted,
-// cleared or invalidated by another instance makes it invalid), and only
-// until the token's expiry margin or refresh time, after which the full
-// path serves it and refreshes it. So the front never serves what the L1
-// would not.
+// Coherence is the L1's: a front entry is used only while its L1 entries
+// are the ones it was built from (cachestore.Handle: removed, replaced,
+// evicted, cleared, invalidated by another instance or due for revalidation
+// makes it invalid), and only until the token's expiry margin, its refresh
+// time or the account's expiry, after which the full path serves it and
+// refreshes it. So the front never serves what the L1 would not.
 
-// maxFront bounds the front; scopes beyond it take the full path.
-const maxFront = 1024
+// Bounds of the front tables; keys beyond them take the full path.
+const (
+	maxAppFront = 1024
+	maxFront    = 4096 // OBO tokens and users' tokens
+	maxFrontSet = 8    // scope sets under one incoming token or user
+	frontSweep  = 10   // seconds between sweeps of full shards
+)
 
-// frontTable is the front's map: copy-on-write shards, so a hit is an
-// atomic load and a map read with no write to shared memory (readers on
-// several cores do not bounce a lock's cache line), and an insert copies
-// one shard of at most maxFront/len(shards) entries.
+// monoBase is the origin of the front's monotonic deadlines.
+var monoBase = time.Now()
+
+// monoNow is the monotonic time since monoBase: one clock read where
+// time.Now makes two (wall and monotonic).
+func monoNow() int64 { return int64(time.Since(monoBase)) }
+
+// frontTable maps a key to its hot entries: copy-on-write shards, so a hit
+// is an atomic load and a map read with no write to shared memory (readers
+// on several cores do not bounce a lock's cache line), and an insert copies
+// one shard of at most max/len(shards) keys.
 type frontTable struct {
-	seed   maphash.Seed
-	n      atomic.Int32
-	mu     sync.Mutex // writers
-	shards [64]atomic.Pointer[map[string]*frontEntry]
+	seed     maphash.Seed
+	perShard int
+	mu       sync.Mutex   // writers
+	swept    atomic.Int64 // unix seconds of the last sweep of a full shard
+	shards   []atomic.Pointer[map[string]*frontSet]
 }
 
-func (t *frontTable) shard(scope string) *atomic.Pointer[map[string]*frontEntry] {
-	return &t.shards[maphash.String(t.seed, scope)%uint64(len(t.shards))]
+// frontSet holds the entries under one key; immutable, replaced whole.
+type frontSet struct{ entries []*frontEntry }
+
+type frontEntry struct {
+	scopes []string // normalized; nil in the app table, whose key is the scope
+	res    Result   // Metadata: an L1 hit
+	// deadline (unix seconds) is the earliest of the expiry margin, the
+	// refresh time and the account's expiry: past it, the full path
+	// decides. mono is the same on the monotonic clock, at most monoSlack
+	// ahead of the time it was computed (see TokenAcquirer.monoSlack).
+	deadline int64
+	mono     int64
+	h        cachestore.Handle
+	account  cachestore.Handle
+	user     bool // account is checked
 }
 
-func (t *frontTable) load(scope string) *frontEntry {
-	if m := t.shard(scope).Load(); m != nil {
-		return (*m)[scope]
+// newFrontTable returns a table of at most max keys in n shards.
+func newFrontTable(max, n int) frontTable {
+	return frontTable{seed: maphash.MakeSeed(), perShard: max / n, shards: make([]atomic.Pointer[map[string]*frontSet], n)}
+}
+
+// shard picks a key's shard from its last 32 bytes: the varying part of a
+// token (its signature) and of a partition (a digest), at a fraction of the
+// cost of hashing a 1.5 KB token twice. The app table, whose few keys are
+// rarely written, is one shard.
+func (t *frontTable) shard(key string) *atomic.Pointer[map[string]*frontSet] {
+	if len(t.shards) == 1 {
+		return &t.shards[0]
+	}
+	tail := key[max(0, len(key)-32):]
+	return &t.shards[maphash.String(t.seed, tail)%uint64(len(t.shards))]
+}
+
+// find returns key's entry for scopes (nil for app tokens), or nil.
+func (t *frontTable) find(key string, scopes []string) *frontEntry {
+	m := t.shard(key).Load()
+	if m == nil {
+		return nil
+	}
+	set := (*m)[key]
+	if set == nil {
+		return nil
+	}
+	for _, fe := range set.entries {
+		if slices.Equal(fe.scopes, scopes) {
+			return fe
+		}
 	}
 	return nil
 }
 
-// store adds or replaces scope's entry, within maxFront entries.
-func (t *frontTable) store(scope string, fe *frontEntry) {
+// store adds or replaces key's entry for fe.scopes. A full shard admits a
+// new key only after dropping what can no longer be served, or else by
+// starting over — at most once every frontSweep seconds, so that more hot
+// keys than the table holds do not make every miss copy a shard; in
+// between, a key that finds no room takes the full path.
+func (t *frontTable) store(key string, fe *frontEntry, nowUnix int64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	p := t.shard(scope)
-	old := p.Load()
-	var m map[string]*frontEntry
-	if old == nil {
-		m = map[string]*frontEntry{}
-	} else {
-		if _, ok := (*old)[scope]; !ok && t.n.Load() >= maxFront {
+	p := t.shard(key)
+	var old map[string]*frontSet
+	if op := p.Load(); op != nil {
+		old = *op
+	}
+	prev, known := old[key]
+	sweep := !known && len(old) >= t.perShard
+	if sweep {
+		if nowUnix-t.swept.Load() < frontSweep {
 			return
 		}
-		m = make(map[string]*frontEntry, len(*old)+1)
-		for k, v := range *old {
-			if v.h.Valid() { // entries whose L1 value is gone leave as the shard is copied
-				m[k] = v
-			}
+		t.swept.Store(nowUnix)
+	}
+	m := make(map[string]*frontSet, len(old)+1)
+	for k, v := range old {
+		if !sweep || v.live(nowUnix) {
+			m[k] = v
 		}
 	}
-	m[scope] = fe
-	if old != nil {
-		t.n.Add(int32(len(m) - len(*old)))
-	} else {
-		t.n.Add(1)
+	if sweep && len(m) >= t.perShard {
+		clear(m)
 	}
+	set := &frontSet{entries: []*frontEntry{fe}}
+	if prev != nil {
+		for _, e := range prev.entries {
+			if len(set.entries) < maxFrontSet && !slices.Equal(e.scopes, fe.scopes) && e.h.Valid() {
+				set.entries = append(set.entries, e)
+			}
+		}
+	} else {
+		key = strings.Clone(key)
+	}
+	m[key] = set
 	p.Store(&m)
 }
 
-type frontEntry struct {
-	res       Result // Metadata: an L1 hit
-	staleAt   int64  // unix seconds: past it, the full path decides
-	refreshOn int64
-	h         cachestore.Handle
+// room reports whether store would take key now (a hint, read without
+// the lock): a full path hit then looks up the handles and builds the entry
+// only when it can be kept.
+func (t *frontTable) room(key string, nowUnix int64) bool {
+	m := t.shard(key).Load()
+	if m == nil || len(*m) < t.perShard {
+		return true
+	}
+	if _, ok := (*m)[key]; ok {
+		return true
+	}
+	return nowUnix-t.swept.Load() >= frontSweep
 }
 
-// frontHit serves an app token from the front.
-func (a *TokenAcquirer) frontHit(ctx context.Context, scope string) (Result, bool) {
-	fe := a.front.load(scope)
-	if fe == nil || !fe.h.Valid() {
-		return Result{}, false
+// live reports whether some entry of the set can still be served.
+func (s *frontSet) live(nowUnix int64) bool {
+	for _, e := range s.entries {
+		if e.h.Valid() && nowUnix < e.deadline {
+			return true
+		}
 	}
-	now := a.clock.Now().Unix()
-	if now >= fe.staleAt || (fe.refreshOn != 0 && now >= fe.refreshOn) {
-		return Result{}, false
+	return false
+}
+
+// frontUsable reports whether fe can be served now, and marks its L1
+// entries used (eviction spares them as it spares what is read).
+func (a *TokenAcquirer) frontUsable(fe *frontEntry) bool {
+	if !fe.h.Use() || (fe.user && !fe.account.Use()) {
+		return false
 	}
-	a.metrics.Acquired(ctx, cachekey.App, uint8(SourceCache), uint8(CacheLevelL1), 0)
+	if a.monoSlack > 0 {
+		return monoNow() < fe.mono
+	}
+	return a.clock.Now().Unix() < fe.deadline
+}
+
+// frontServed records a front hit as the full path records an L1 hit.
+func (a *TokenAcquirer) frontServed(ctx context.Context, kind cachekey.Kind, fe *frontEntry, scopes []string) {
+	a.metrics.Acquired(ctx, kind, uint8(SourceCache), uint8(CacheLevelL1), 0)
 	if a.opts.OnToken != nil {
-		a.opts.OnToken(ctx, TokenEvent{Kind: cachekey.App.String(), Scopes: []string{scope}, Metadata: fe.res.Metadata})
+		a.opts.OnToken(ctx, TokenEvent{Kind: kind.String(), Scopes: slices.Clone(scopes), Metadata: fe.res.Metadata})
 	}
-	return fe.res, true
 }
 
-// frontStore keeps an L1 hit of an app token in the front, when its L1
-// entry can be tracked (the cache is, or is tiered over, the library's
-// Memory) and the front has room.
-func (a *TokenAcquirer) frontStore(scope string, key []byte, e *cacheentry.Token, res Result, now time.Time) {
+// frontStore keeps an L1 hit in the front table of its kind, when its L1
+// entries can be tracked (the cache is, or is tiered over, the library's
+// Memory). key is the entry's cache key (kb).
+func (a *TokenAcquirer) frontStore(r *request, scopes []string, key []byte, e *cacheentry.Token, res Result, now time.Time) {
 	if a.opts.DPoP != "" && a.opts.DPoP != "off" {
+		return
+	}
+	var t *frontTable
+	var fkey string
+	var fscopes []string
+	switch r.kind {
+	case cachekey.App:
+		if len(scopes) != 1 {
+			return
+		}
+		t, fkey = &a.front, scopes[0]
+	case cachekey.OBO:
+		t, fkey, fscopes = &a.oboFront, r.assertion, scopes
+	case cachekey.User:
+		t, fkey, fscopes = &a.userFront, r.partition, scopes
+	default:
+		return
+	}
+	if old := t.find(fkey, fscopes); (old != nil && a.frontUsable(old)) || !t.room(fkey, now.Unix()) {
 		return
 	}
 	l1 := a.mem
 	if l1 == nil {
-		t, ok := a.cache.(*cachestore.Tiered)
+		tr, ok := a.cache.(*cachestore.Tiered)
 		if !ok {
 			return
 		}
-		l1 = t.L1()
-	}
-	if old := a.front.load(scope); old != nil && old.h.Valid() {
-		return
+		l1 = tr.L1()
 	}
 	_, h, ok := l1.LookupHandle(unsafe.String(unsafe.SliceData(key), len(key)), now)
-	if !ok {
+	if !ok || !h.Valid() {
 		return
 	}
-	a.front.store(strings.Clone(scope), &frontEntry{res: res, staleAt: e.ExpiresOn - int64(a.opts.ExpiryBuffer/time.Second), refreshOn: e.RefreshOn, h: h})
+	fe := &frontEntry{res: res, deadline: e.ExpiresOn - int64(a.opts.ExpiryBuffer/time.Second), h: h}
+	fe.res.Metadata = Metadata{Source: SourceCache, CacheLevel: CacheLevelL1}
+	if e.RefreshOn != 0 {
+		fe.deadline = min(fe.deadline, e.RefreshOn)
+	}
+	if r.kind == cachekey.User {
+		var buf [256]byte
+		rk := a.keys.AppendRefresh(buf[:0], r.kind, r.partition)
+		_, acc, ok := l1.LookupHandle(unsafe.String(unsafe.SliceData(rk), len(rk)), now)
+		if !ok || !acc.Valid() {
+			return
+		}
+		fe.account, fe.user = acc, true
+		fe.deadline = min(fe.deadline, acc.Expires().Unix())
+	}
+	if fscopes != nil {
+		fe.scopes = slices.Clone(fscopes)
+	}
+	if a.monoSlack > 0 {
+		// The deadline on the monotonic clock, read with the wall clock in
+		// one time.Now. It is at most monoSlack ahead, so that a wall clock
+		// that jumps (a suspended machine: the monotonic clock stops) makes
+		// the front serve at most monoSlack past the deadline — within the
+		// expiry margin, which monoSlack never exceeds.
+		wall := time.Now()
+		left := time.Duration(fe.deadline*int64(time.Second) - wall.UnixNano())
+		fe.mono = int64(wall.Sub(monoBase) + min(left, a.monoSlack))
+	}
+	t.store(fkey, fe, now.Unix())
 }

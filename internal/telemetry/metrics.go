@@ -53,15 +53,17 @@ type Metrics struct {
 	acqOpts [4][2][3][]metric.AddOption
 	durOpts [4][2][]metric.RecordOption
 	bgOpts  [4][]metric.AddOption
+	// on: a MeterProvider was given (a hit records nothing otherwise).
+	on bool
 }
 
 // New creates the instruments on mp (a no-op provider when nil).
 func New(mp metric.MeterProvider, scope string) *Metrics {
+	m := &Metrics{on: mp != nil}
 	if mp == nil {
 		mp = noop.NewMeterProvider()
 	}
 	meter := mp.Meter(scope)
-	m := &Metrics{}
 	m.acquisitions, _ = meter.Int64Counter(Acquisitions, metric.WithDescription("Token acquisitions by kind, source and cache level."))
 	m.duration, _ = meter.Float64Histogram(Duration, metric.WithUnit("s"), metric.WithDescription("Total time of a token acquisition."))
 	m.idp, _ = meter.Int64Counter(IdPRequests, metric.WithDescription("Requests to the identity provider's token endpoint by grant and outcome."))
@@ -90,6 +92,9 @@ func New(mp metric.MeterProvider, scope string) *Metrics {
 
 // Acquired records one acquisition; src indexes Sources, level Levels.
 func (m *Metrics) Acquired(ctx context.Context, kind cachekey.Kind, src, level uint8, total time.Duration) {
+	if !m.on {
+		return
+	}
 	k := kindIndex(kind)
 	m.acquisitions.Add(ctx, 1, m.acqOpts[k][src][level]...)
 	m.duration.Record(ctx, total.Seconds(), m.durOpts[k][src]...)
