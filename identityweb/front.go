@@ -22,7 +22,8 @@ import (
 // entry:
 //   - app tokens (ForApp(ctx, scope)) by scope;
 //   - OBO tokens (OnBehalfOf(ctx, token, scopes)) by the incoming token,
-//     then scopes: the token is the map key, so no digest is computed;
+//     then scopes: no digest is computed, only a hash of the token's
+//     signature and a comparison of the whole token;
 //   - users' tokens (UserSession.ForUser(ctx, scopes)) by partition, then
 //     scopes, beside a second handle on the user's account (the refresh
 //     entry): a user's tokens never outlive the account, as on the full
@@ -54,16 +55,25 @@ func monoNow() int64 { return int64(time.Since(monoBase)) }
 // is an atomic load and a map read with no write to shared memory (readers
 // on several cores do not bounce a lock's cache line), and an insert copies
 // one shard of at most max/len(shards) keys.
+//
+// The maps are keyed by a seeded hash of the key's last 64 bytes — all of a
+// scope or a partition, the signature of an incoming token — and each set
+// holds its whole key, compared on every hit: hashing 64 bytes instead of a
+// 1.5 KB token, and a key whose tail matches another's (chosen or by
+// chance) only takes the full path.
 type frontTable struct {
 	seed     maphash.Seed
 	perShard int
 	mu       sync.Mutex   // writers
 	swept    atomic.Int64 // unix seconds of the last sweep of a full shard
-	shards   []atomic.Pointer[map[string]*frontSet]
+	shards   []atomic.Pointer[map[uint64]*frontSet]
 }
 
 // frontSet holds the entries under one key; immutable, replaced whole.
-type frontSet struct{ entries []*frontEntry }
+type frontSet struct {
+	key     string
+	entries []*frontEntry
+}
 
 type frontEntry struct {
 	scopes []string // normalized; nil in the app table, whose key is the scope
@@ -79,31 +89,27 @@ type frontEntry struct {
 	user     bool // account is checked
 }
 
-// newFrontTable returns a table of at most max keys in n shards.
+// newFrontTable returns a table of at most max keys in n shards (a power
+// of two).
 func newFrontTable(max, n int) frontTable {
-	return frontTable{seed: maphash.MakeSeed(), perShard: max / n, shards: make([]atomic.Pointer[map[string]*frontSet], n)}
+	return frontTable{seed: maphash.MakeSeed(), perShard: max / n, shards: make([]atomic.Pointer[map[uint64]*frontSet], n)}
 }
 
-// shard picks a key's shard from its last 32 bytes: the varying part of a
-// token (its signature) and of a partition (a digest), at a fraction of the
-// cost of hashing a 1.5 KB token twice. The app table, whose few keys are
-// rarely written, is one shard.
-func (t *frontTable) shard(key string) *atomic.Pointer[map[string]*frontSet] {
-	if len(t.shards) == 1 {
-		return &t.shards[0]
-	}
-	tail := key[max(0, len(key)-32):]
-	return &t.shards[maphash.String(t.seed, tail)%uint64(len(t.shards))]
+// hash is the map key of key; its low bits pick the shard.
+func (t *frontTable) hash(key string) (uint64, *atomic.Pointer[map[uint64]*frontSet]) {
+	h := maphash.String(t.seed, key[max(0, len(key)-64):])
+	return h, &t.shards[h&uint64(len(t.shards)-1)]
 }
 
 // find returns key's entry for scopes (nil for app tokens), or nil.
 func (t *frontTable) find(key string, scopes []string) *frontEntry {
-	m := t.shard(key).Load()
+	h, p := t.hash(key)
+	m := p.Load()
 	if m == nil {
 		return nil
 	}
-	set := (*m)[key]
-	if set == nil {
+	set := (*m)[h]
+	if set == nil || set.key != key {
 		return nil
 	}
 	for _, fe := range set.entries {
@@ -122,12 +128,15 @@ func (t *frontTable) find(key string, scopes []string) *frontEntry {
 func (t *frontTable) store(key string, fe *frontEntry, nowUnix int64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	p := t.shard(key)
-	var old map[string]*frontSet
+	h, p := t.hash(key)
+	var old map[uint64]*frontSet
 	if op := p.Load(); op != nil {
 		old = *op
 	}
-	prev, known := old[key]
+	prev, known := old[h]
+	if known && prev.key != key { // another key with the same tail: replaced
+		prev = nil
+	}
 	sweep := !known && len(old) >= t.perShard
 	if sweep {
 		if nowUnix-t.swept.Load() < frontSweep {
@@ -135,7 +144,7 @@ func (t *frontTable) store(key string, fe *frontEntry, nowUnix int64) {
 		}
 		t.swept.Store(nowUnix)
 	}
-	m := make(map[string]*frontSet, len(old)+1)
+	m := make(map[uint64]*frontSet, len(old)+1)
 	for k, v := range old {
 		if !sweep || v.live(nowUnix) {
 			m[k] = v
@@ -144,17 +153,18 @@ func (t *frontTable) store(key string, fe *frontEntry, nowUnix int64) {
 	if sweep && len(m) >= t.perShard {
 		clear(m)
 	}
-	set := &frontSet{entries: []*frontEntry{fe}}
+	set := &frontSet{key: key, entries: []*frontEntry{fe}}
 	if prev != nil {
+		set.key = prev.key
 		for _, e := range prev.entries {
 			if len(set.entries) < maxFrontSet && !slices.Equal(e.scopes, fe.scopes) && e.h.Valid() {
 				set.entries = append(set.entries, e)
 			}
 		}
 	} else {
-		key = strings.Clone(key)
+		set.key = strings.Clone(key)
 	}
-	m[key] = set
+	m[h] = set
 	p.Store(&m)
 }
 
@@ -162,11 +172,12 @@ func (t *frontTable) store(key string, fe *frontEntry, nowUnix int64) {
 // the lock): a full path hit then looks up the handles and builds the entry
 // only when it can be kept.
 func (t *frontTable) room(key string, nowUnix int64) bool {
-	m := t.shard(key).Load()
+	h, p := t.hash(key)
+	m := p.Load()
 	if m == nil || len(*m) < t.perShard {
 		return true
 	}
-	if _, ok := (*m)[key]; ok {
+	if _, ok := (*m)[h]; ok {
 		return true
 	}
 	return nowUnix-t.swept.Load() >= frontSweep

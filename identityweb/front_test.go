@@ -2,6 +2,7 @@ package identityweb_test
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -142,5 +143,35 @@ func TestFrontOnTheSystemClock(t *testing.T) {
 	time.Sleep(time.Until(deadline) + 10*time.Millisecond)
 	if r, err := a.ForApp(bg, apiDefault); err != nil || r.AccessToken == first.AccessToken || r.Metadata.Source != identityweb.SourceIdentityProvider {
 		t.Fatalf("past the margin: %v %+v (served %d hits before)", err, r.Metadata, served)
+	}
+}
+
+// The OBO front finds an incoming token by a hash of its signature and then
+// compares the whole token: a token forged with another caller's signature
+// (or any two tokens ending alike) is never served the other's OBO token.
+func TestFrontComparesTheWholeIncomingToken(t *testing.T) {
+	e := newEnv(t, iwt.Options{})
+	api := e.acquirer(iwt.WebAPIClientID, iwt.WebAPISecret)
+	alice, _ := e.idp.UserToken(iwt.AliceUsername, iwt.WebAppClientID, iwt.WebAPIIdentifierURI, "access_as_user")
+	bob, _ := e.idp.UserToken(iwt.BobUsername, iwt.WebAppClientID, iwt.WebAPIIdentifierURI, "access_as_user")
+	graph := []string{"User.Read"}
+	var aliceOBO identityweb.Result
+	for range 3 { // cached, then in the front
+		r, err := api.OnBehalfOf(bg, alice, graph)
+		if err != nil {
+			t.Fatal(err)
+		}
+		aliceOBO = r
+	}
+	forged := bob[:strings.LastIndexByte(bob, '.')] + alice[strings.LastIndexByte(alice, '.'):]
+	if len(forged) >= 64 && forged[len(forged)-64:] != alice[len(alice)-64:] {
+		t.Fatal("the forged token does not end as alice's")
+	}
+	r, err := api.OnBehalfOf(bg, forged, graph)
+	if err == nil && r.AccessToken == aliceOBO.AccessToken {
+		t.Fatal("a token ending like alice's was served alice's OBO token")
+	}
+	if r, err := api.OnBehalfOf(bg, alice, graph); err != nil || r.AccessToken != aliceOBO.AccessToken || r.Metadata.Source != identityweb.SourceCache {
+		t.Fatalf("alice after the forgery: %v %+v", err, r.Metadata)
 	}
 }

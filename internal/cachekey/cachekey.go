@@ -42,13 +42,17 @@ func (k Kind) String() string {
 	return "unknown"
 }
 
-// oidcScopes change no access token; they are left out of keys and added to
-// user requests by the engine.
-var oidcScopes = map[string]bool{"openid": true, "profile": true, "offline_access": true, "email": true}
-
 // IsOIDCScope reports whether s is one of the OpenID Connect scopes, which
-// name no API (openid, profile, offline_access, email).
-func IsOIDCScope(s string) bool { return oidcScopes[s] }
+// name no API (openid, profile, offline_access, email): they change no
+// access token, so they are left out of keys and added to user requests by
+// the engine. (A switch: every hit normalizes its scopes.)
+func IsOIDCScope(s string) bool {
+	switch s {
+	case "openid", "profile", "offline_access", "email":
+		return true
+	}
+	return false
+}
 
 // NormalizeScopes returns scopes sorted, without duplicates or OIDC scopes.
 // It returns the input itself when it is already normal (no allocation), so
@@ -56,7 +60,7 @@ func IsOIDCScope(s string) bool { return oidcScopes[s] }
 func NormalizeScopes(scopes []string) []string {
 	normal := true
 	for i, s := range scopes {
-		if oidcScopes[s] || s == "" || (i > 0 && scopes[i-1] >= s) {
+		if IsOIDCScope(s) || s == "" || (i > 0 && scopes[i-1] >= s) {
 			normal = false
 			break
 		}
@@ -66,7 +70,7 @@ func NormalizeScopes(scopes []string) []string {
 	}
 	out := make([]string, 0, len(scopes))
 	for _, s := range scopes {
-		if s != "" && !oidcScopes[s] {
+		if s != "" && !IsOIDCScope(s) {
 			out = append(out, s)
 		}
 	}
