@@ -106,7 +106,13 @@ func (a *TokenAcquirer) fetchWithRefreshToken(ctx context.Context, s slowReq, ke
 	// Other instances sharing the cache refresh the same user: take the
 	// distributed lock, then read the shared level afresh, so a rotating
 	// refresh token is spent once and waiters use the token the holder got.
-	release, held := a.distributedLock(ctx, a.keys.Refresh(s.kind, s.partition))
+	if _, ok := a.loadRefresh(ctx, s.kind, s.partition); !ok && !(s.kind == cachekey.LongRunning && s.assertion != "") {
+		return nil, noAccountError{} // signed out: nothing to lock
+	}
+	release, held, err := a.distributedLock(ctx, a.keys.Refresh(s.kind, s.partition))
+	if err != nil {
+		return nil, err
+	}
 	if release != nil {
 		defer release()
 	}
@@ -280,30 +286,72 @@ func (a *TokenAcquirer) lookupFresh(ctx context.Context, key string) (cacheentry
 }
 
 // distributedLock takes the cache's lock on name when the cache can lock
-// (Redis through cachestore.Tiered), waiting at most RefreshLockWait. When
-// it cannot (Redis down), the refresh goes on without it: availability
-// first; the in-process lock still holds.
+// (Redis through cachestore.Tiered), waiting at most RefreshLockWait for
+// another instance's refresh of the same user.
+//
+// When the shared cache cannot take the lock (Redis down, failing over, a
+// lock no replica acknowledged), it tries again with back-off for at most
+// lockOutageWait (within RefreshLockWait and ctx): a Sentinel or Cluster
+// failover takes 2–3 s. If it still cannot, the refresh token is not spent
+// and the call fails with ErrUnavailable: every instance holds the refresh
+// token in its L1, and without the lock each would spend it — a reuse that
+// ends the user's session at providers that detect it (OAuth 2.0 Security
+// BCP §4.14.2). Access tokens still valid are served meanwhile; only a
+// refresh waits for the shared cache. A cache that cannot lock at all (no
+// Locker: one instance, or a store without locks) refreshes unlocked.
 //
 // held, when the lock can tell (cachestore.Lease), reports whether the
 // lock is still this instance's: checked just before a refresh token is
 // spent.
-func (a *TokenAcquirer) distributedLock(ctx context.Context, name string) (release func(), held func(context.Context) error) {
+func (a *TokenAcquirer) distributedLock(ctx context.Context, name string) (release func(), held func(context.Context) error, err error) {
 	l, ok := a.cache.(cachestore.Locker)
 	if !ok {
-		return nil, nil
+		return nil, nil, nil
 	}
 	lctx, cancel := context.WithTimeout(ctx, a.opts.RefreshLockWait)
 	defer cancel()
-	u, err := l.Lock(lctx, name, 15*time.Second)
-	if err != nil {
-		a.logger.LogAttrs(ctx, telemetry.LevelWarn, "identityweb: refreshing without the distributed lock", telemetry.Err(err))
-		return nil, nil
+	outage := time.Time{} // when the lock first failed for want of Redis
+	backoff := 50 * time.Millisecond
+	for {
+		u, err := l.Lock(lctx, name, 15*time.Second)
+		if err == nil {
+			if lease, ok := u.(cachestore.Lease); ok {
+				held = lease.Held
+			}
+			return func() { u.Unlock(context.WithoutCancel(ctx)) }, held, nil
+		}
+		if errors.Is(err, cachestore.ErrNoLocker) {
+			return nil, nil, nil
+		}
+		now := time.Now()
+		if outage.IsZero() {
+			outage = now
+		}
+		if lctx.Err() != nil || now.Sub(outage) >= lockOutageWait {
+			a.logger.LogAttrs(ctx, telemetry.LevelWarn, "identityweb: not spending a refresh token without the shared cache's lock; retry later", telemetry.Err(err))
+			return nil, nil, errNoRefreshLock
+		}
+		select {
+		case <-time.After(backoff):
+		case <-lctx.Done():
+		}
+		backoff = min(2*backoff, time.Second)
 	}
-	if lease, ok := u.(cachestore.Lease); ok {
-		held = lease.Held
-	}
-	return func() { u.Unlock(context.WithoutCancel(ctx)) }, held
 }
+
+// lockOutageWait bounds the retries of a lock the shared cache cannot take
+// (see distributedLock).
+const lockOutageWait = 10 * time.Second
+
+// errNoRefreshLock: the shared cache could not lock a refresh.
+var errNoRefreshLock = &lockError{}
+
+type lockError struct{}
+
+func (*lockError) Error() string {
+	return "identityweb: the shared token cache cannot lock the refresh now; the refresh token was not spent (retry later)"
+}
+func (*lockError) Is(target error) bool { return target == ErrUnavailable }
 
 func (a *TokenAcquirer) loadRefresh(ctx context.Context, kind cachekey.Kind, partition string) (cacheentry.Refresh, bool) {
 	b, ok, err := a.getFresh(ctx, a.keys.Refresh(kind, partition))

@@ -80,6 +80,11 @@ type Options struct {
 	BackgroundRefreshTimeout time.Duration
 	// RefreshLockWait bounds the wait for another instance's refresh of the
 	// same user (the distributed lock of a shared cache). Default: 30 s.
+	// While the shared cache cannot lock (Redis down or failing over), a
+	// refresh waits for it at most 10 s of that, then fails with
+	// ErrUnavailable without spending the refresh token: instances that
+	// each spent it would end the user's session at providers that detect
+	// refresh-token reuse. Tokens still valid are served meanwhile.
 	RefreshLockWait time.Duration
 }
 

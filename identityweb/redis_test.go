@@ -269,3 +269,99 @@ func TestRedisHoldsNothingInClear(t *testing.T) {
 		t.Fatal("a value moved to another key was accepted")
 	}
 }
+
+// Redis goes away (a failover, a restart) just as three instances must
+// refresh one user: no instance spends the refresh token without the
+// shared lock — they wait for Redis, then one refreshes and the others use
+// its token. A refresh token spent twice would end the user's session at a
+// provider that detects reuse (this one does).
+func TestRefreshWaitsForTheLockAcrossAnOutage(t *testing.T) {
+	srv := redistest.Start(t)
+	if srv.External() {
+		t.Skip("needs a private redis-server behind the proxy")
+	}
+	proxy := redistest.StartProxy(t, srv.Addr)
+	e := newEnv(t, iwt.Options{AutoSignIn: iwt.AliceUsername, RevokeRefreshTokenFamilyOnReuse: true, AccessTokenLifetime: time.Hour})
+	ring, _ := cachestore.NewKeyRing(cachestore.NewKey())
+	l2 := sharedL2(t, proxy.Addr, ring, e.clk)
+	var sessions []identityweb.UserSession
+	for i := 0; i < 3; i++ {
+		cache := instance(t, l2, e.clk)
+		web := e.acquirer(iwt.WebAppClientID, iwt.WebAppSecret, func(_ *identityweb.Config, o *identityweb.Options) { o.Cache = cache })
+		sessions = append(sessions, web.Session("alice-browser-session"))
+	}
+	if _, err := sessions[0].RedeemCode(bg, e.code(iwt.AliceUsername, apiScope), []string{apiScope}); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range sessions[1:] { // every instance holds the refresh token in its L1
+		if _, err := s.ForUser(bg, []string{apiScope}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.clk.Advance(2 * time.Hour)
+	e.idp.ResetRequests()
+	proxy.SetMode(redistest.Reset)
+	time.AfterFunc(time.Second, func() { proxy.SetMode(redistest.Pass) })
+	errs := make([]error, 3)
+	var wg sync.WaitGroup
+	for i, s := range sessions {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i] = s.ForUser(bg, []string{apiScope})
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("instance %d: %v", i+1, err)
+		}
+	}
+	if n, reuses := e.idp.TokenRequests("refresh_token"), e.idp.RefreshTokenReuses(); n != 1 || reuses != 0 {
+		t.Fatalf("refresh requests = %d, reuses = %d; want 1 and 0", n, reuses)
+	}
+}
+
+// Redis stays away longer than the lock wait: the refresh token is not
+// spent and the call says "retry later" (ErrUnavailable), not "sign in".
+func TestRefreshIsNotSpentWithoutTheLock(t *testing.T) {
+	srv := redistest.Start(t)
+	if srv.External() {
+		t.Skip("needs a private redis-server behind the proxy")
+	}
+	proxy := redistest.StartProxy(t, srv.Addr)
+	e := newEnv(t, iwt.Options{AutoSignIn: iwt.AliceUsername, AccessTokenLifetime: time.Hour})
+	ring, _ := cachestore.NewKeyRing(cachestore.NewKey())
+	l2 := sharedL2(t, proxy.Addr, ring, e.clk)
+	web := e.acquirer(iwt.WebAppClientID, iwt.WebAppSecret, func(_ *identityweb.Config, o *identityweb.Options) {
+		o.Cache, o.RefreshLockWait = instance(t, l2, e.clk), 700*time.Millisecond
+	})
+	s := web.Session("alice-browser-session")
+	if _, err := s.RedeemCode(bg, e.code(iwt.AliceUsername, apiScope), []string{apiScope}); err != nil {
+		t.Fatal(err)
+	}
+	e.clk.Advance(2 * time.Hour)
+	e.idp.ResetRequests()
+	proxy.SetMode(redistest.Reset)
+	_, err := s.ForUser(bg, []string{apiScope})
+	if !errors.Is(err, identityweb.ErrUnavailable) || errors.Is(err, identityweb.ErrInteractionRequired) {
+		t.Fatalf("ForUser without the lock: %v, want ErrUnavailable", err)
+	}
+	if strings.Contains(err.Error(), proxy.Addr) {
+		t.Fatalf("the error names Redis's address: %v", err)
+	}
+	if n := e.idp.TokenRequests("refresh_token"); n != 0 {
+		t.Fatalf("%d refresh requests without the lock", n)
+	}
+	proxy.SetMode(redistest.Pass)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if _, err = s.ForUser(bg, []string{apiScope}); err == nil || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatalf("after Redis came back: %v", err)
+	}
+}
