@@ -181,13 +181,23 @@ func Run(tb testing.TB, s Scenario, redisAddr string, redisCtl RedisControl) Rep
 	env.IdP.ResetRequests()
 	r := drive(s, env, t)
 	if env.Verify != nil {
-		note, err := env.Verify()
-		r.Note = note
-		if err != nil && r.Pass {
-			r.Pass, r.Why = false, err.Error()
-		}
+		r.judge(env.Verify())
 	}
 	return r
+}
+
+// judge adds a note to the report and fails it with err, when it passed
+// so far (the first reason stays).
+func (r *Report) judge(note string, err error) {
+	if note != "" {
+		if r.Note != "" {
+			r.Note += "; "
+		}
+		r.Note += note
+	}
+	if err != nil && r.Pass {
+		r.Pass, r.Why = false, err.Error()
+	}
 }
 
 // drive runs the workers for the scenario's duration, breaks and repairs
@@ -242,9 +252,15 @@ func drive(s Scenario, env *Env, t target) Report {
 		case <-ctx.Done():
 		}
 	}
-	go func() { timer(s.Duration/3, s.Break); timer(s.Duration/3, s.Repair) }()
+	breaks := make(chan struct{})
+	go func() {
+		defer close(breaks)
+		timer(s.Duration/3, s.Break)
+		timer(s.Duration/3, s.Repair)
+	}()
 	wg.Wait()
 	elapsed := time.Since(start)
+	<-breaks // a Break that waits for a failover may outlast the run
 
 	r := Report{Scenario: s.Name, Calls: int64(len(lat)), Errors: errs, Throughput: float64(len(lat)) / elapsed.Seconds(),
 		RefreshReuses: env.IdP.RefreshTokenReuses()}
@@ -266,10 +282,10 @@ func drive(s Scenario, env *Env, t target) Report {
 	switch {
 	case r.Calls == 0:
 		r.Why = "no calls"
+	case r.RefreshReuses > 0: // first: a reuse revokes the family, failing the user's later calls
+		r.Why = fmt.Sprintf("%d refresh tokens spent twice; %d errors", r.RefreshReuses, r.Errors)
 	case r.Errors > s.MaxErrors:
 		r.Why = fmt.Sprintf("%d errors > %d; first: %s", r.Errors, s.MaxErrors, r.FirstError)
-	case r.RefreshReuses > 0:
-		r.Why = fmt.Sprintf("%d refresh tokens spent twice", r.RefreshReuses)
 	case s.MaxPer1000 > 0 && r.Per1000 > s.MaxPer1000:
 		r.Why = fmt.Sprintf("%.2f identity-provider requests per 1,000 calls > %.2f", r.Per1000, s.MaxPer1000)
 	case s.MaxIdPRequests > 0 && r.IdPRequests > s.MaxIdPRequests:
