@@ -106,7 +106,8 @@ func NewTokenAcquirer(cfg Config, opts Options) (*TokenAcquirer, error) {
 	if cfg.isEntra() {
 		authority = strings.TrimSuffix(cfg.Instance, "/")
 	}
-	a.keys = cachekey.NewBuilder(authority, cfg.ClientID)
+	ownTenant, _ := a.tenant(&callOptions{}) // what a request naming no tenant uses
+	a.keys = cachekey.NewBuilder(authority, cfg.ClientID, ownTenant)
 	a.endpoints = discovery.New(a.cfg.authority(), a.http, a.clock)
 	a.bg.init()
 	a.throttle.init()

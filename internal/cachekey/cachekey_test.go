@@ -8,7 +8,7 @@ import (
 // Two requests that differ must never build the same key, whatever their
 // parts hold; and keys hold no newline (refresh entries list them).
 func TestKeysAreUnambiguous(t *testing.T) {
-	b := NewBuilder("https://login.example", "client")
+	b := NewBuilder("https://login.example", "client", "t0")
 	type req struct {
 		tenant    string
 		scopes    []string
@@ -31,22 +31,34 @@ func TestKeysAreUnambiguous(t *testing.T) {
 			t.Errorf("a key holds a line break: %q %q", k1, k2)
 		}
 	}
-	if k1, k2 := NewBuilder("https://a|b", "c").Token(App, "t", []string{"s"}, ""), NewBuilder("https://a", "b|c").Token(App, "t", []string{"s"}, ""); k1 == k2 {
+	if k1, k2 := NewBuilder("https://a|b", "c", "t").Token(App, "t", []string{"s"}, ""), NewBuilder("https://a", "b|c", "t").Token(App, "t", []string{"s"}, ""); k1 == k2 {
 		t.Errorf("two clients share the key %q", k1)
 	}
-	if r1, r2 := b.Refresh(User, "p|q"), NewBuilder("https://login.example", "client").Refresh(User, "p%7Cq"); r1 == r2 {
+	if r1, r2 := b.Refresh(User, "p|q"), NewBuilder("https://login.example", "client", "t0").Refresh(User, "p%7Cq"); r1 == r2 {
 		t.Errorf("two partitions share the refresh key %q", r1)
 	}
-	// Keys of ordinary parts are what they always were, so caches written
-	// before (Redis) stay readable.
-	if got, want := b.Token(App, "t1", []string{"api://x/.default"}, ""), "idw1|https://login.example|client|A|t1|api://x/.default|"; got != want {
-		t.Errorf("key = %q, want %q", got, want)
+	if k1, k2 := NewBuilder("https://a", "c", "t1").Token(App, "t1", []string{"s"}, ""), NewBuilder("https://a", "c", "t2").Token(App, "t2", []string{"s"}, ""); k1 == k2 {
+		t.Errorf("two tenants share the key %q", k1)
+	}
+	if k1, k2 := b.Token(App, "t0", []string{"s"}, ""), b.Token(App, "t9", []string{"s"}, ""); k1 == k2 {
+		t.Errorf("the own tenant and another share the key %q", k1)
+	}
+	if k1, k2 := NewBuilder("https://a", "c", "").Token(App, "", []string{"s"}, ""), NewBuilder("https://a", "c", "t").Token(App, "", []string{"s"}, ""); k1 == k2 {
+		t.Errorf("a tenant-less builder and a tenant's share the key %q", k1)
+	}
+	// Version 2: the authority, client and own tenant as one digest.
+	got := b.Token(App, "t0", []string{"api://x/.default"}, "")
+	if !strings.HasPrefix(got, "idw2|") || !strings.HasSuffix(got, "|A||api://x/.default|") || len(got) != len("idw2|")+20+len("|A||api://x/.default|") {
+		t.Errorf("key = %q, want idw2|<20-character digest>|A||api://x/.default|", got)
+	}
+	if again := NewBuilder("https://login.example", "client", "t0").Token(App, "t0", []string{"api://x/.default"}, ""); again != got {
+		t.Errorf("the key is not stable: %q, then %q", got, again)
 	}
 }
 
 // AppendToken on the hit path allocates nothing.
 func TestAppendTokenAllocations(t *testing.T) {
-	b := NewBuilder("https://login.example", "client")
+	b := NewBuilder("https://login.example", "client", "t0")
 	scopes := []string{"api://x/.default"}
 	var buf [512]byte
 	if n := testing.AllocsPerRun(100, func() { b.AppendToken(buf[:0], App, "t1", scopes, "partition") }); n != 0 {
@@ -55,7 +67,7 @@ func TestAppendTokenAllocations(t *testing.T) {
 }
 
 func BenchmarkAppendToken(b *testing.B) {
-	k := NewBuilder("https://login.microsoftonline.com", "11111111-0000-4000-8000-000000000001")
+	k := NewBuilder("https://login.microsoftonline.com", "11111111-0000-4000-8000-000000000001", "c0ffee00-0000-4000-8000-000000000001")
 	scopes := []string{"api://22222222-0000-4000-8000-000000000002/access_as_user"}
 	var buf [512]byte
 	for b.Loop() {
