@@ -125,8 +125,11 @@ type bearer struct {
 
 // AccountFromContext returns the signed-in account RequireUser put there.
 func AccountFromContext(ctx context.Context) (Account, bool) {
-	a, ok := ctx.Value(ctxAccount).(Account)
-	return a, ok
+	a, ok := ctx.Value(ctxAccount).(*Account)
+	if !ok {
+		return Account{}, false
+	}
+	return *a, true
 }
 
 // ClaimsFromContext returns the validated claims RequireBearer (or
@@ -144,7 +147,7 @@ func ClaimsFromContext(ctx context.Context) (*Claims, bool) {
 // ContextWithAccount returns ctx carrying acct as RequireUser would, for
 // unit tests of handlers that read AccountFromContext.
 func ContextWithAccount(ctx context.Context, acct Account) context.Context {
-	return context.WithValue(ctx, ctxAccount, acct)
+	return &accountContext{Context: ctx, acct: acct}
 }
 
 // ContextWithClaims returns ctx carrying c as RequireBearer would, for unit
@@ -199,11 +202,25 @@ func (a *App) Routes(next http.Handler) http.Handler {
 func (a *App) RequireUser(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if acct, ok := a.Account(r); ok {
-			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxAccount, acct)))
+			next.ServeHTTP(w, r.WithContext(&accountContext{Context: r.Context(), acct: acct}))
 			return
 		}
 		a.startSignIn(w, r, returnURL(r), nil, "")
 	})
+}
+
+// accountContext carries the signed-in account in one allocation (instead
+// of context.WithValue's two: the value and the boxed Account).
+type accountContext struct {
+	context.Context
+	acct Account
+}
+
+func (c *accountContext) Value(key any) any {
+	if key == ctxAccount {
+		return &c.acct
+	}
+	return c.Context.Value(key)
 }
 
 // Account returns the signed-in account of r's session, on any page (not
