@@ -33,6 +33,7 @@ type suite struct {
 
 var suites = []suite{
 	{"hits", "./identityweb", "Hit|Baseline", "1s", 6, "", ""},
+	{"mixed", "./identityweb", "Mixed", "1s", 6, "", ""},
 	{"web", "./identityweb", "Bearer|RequireUser|DPoP|Downstream|Callback", "1s", 6, "", ""},
 	{"cachestore", "./cachestore", "KeyRing|L1Memory|MemoryGet", "1s", 6, "", ""},
 	{"l2", "./cachestore/redisstore", "L2Hit", "20000x", 10, "", ""},
