@@ -100,9 +100,8 @@ type Builder struct {
 // Keys start "idw2|" and a digest of the authority, client and tenant
 // (120 bits of SHA-256, base64url): a key is then ~100 bytes shorter than
 // with the three spelled out ("idw1", until this version), which is most of
-// what an L1 entry costs beyond its token. Keys of version 1 in a shared
-// cache are not read: their tokens are acquired again once and the old
-// entries expire with their TTL.
+// what an L1 entry costs beyond its token. (Keys of the pre-release
+// version 1 are not read.)
 func NewBuilder(authority, clientID, tenant string) Builder {
 	var in []byte
 	in = appendPart(in, authority)
