@@ -218,7 +218,10 @@ func (a *App) challengeHeader(w http.ResponseWriter, r *http.Request, params str
 // credentials reads the Authorization header: scheme "Bearer" or "DPoP"
 // (RFC 9449) and the token.
 func credentials(r *http.Request) (scheme, token string, ok bool) {
-	h := r.Header.Get("Authorization")
+	var h string
+	if v := r.Header["Authorization"]; len(v) > 0 { // canonical already: no Get's canonicalization
+		h = v[0]
+	}
 	s, t, found := strings.Cut(h, " ")
 	switch {
 	case !found:
@@ -650,20 +653,25 @@ func shorten(s string) string {
 	return s
 }
 
-// verifiedCache remembers validated access tokens until their exp, keyed by
-// the token itself (an exact map key: no collisions, no hashing cost), in a
+// verifiedCache remembers validated access tokens until their exp, in a
 // bounded number of shards cleared when full. Each entry remembers the key
 // that vouched for it: when the provider removes a key, its entries go.
+//
+// A token is found by a seeded hash of its last 64 bytes (its signature)
+// and then compared whole: one short hash instead of two over a ~1 KB
+// token. A token that ends like another (forged with another's signature,
+// or by chance) is not the other: it is validated as any unknown token.
 type verifiedCache struct {
 	seed   maphash.Seed
 	max    int
 	shards [16]struct {
 		mu sync.RWMutex
-		m  map[string]verified
+		m  map[uint64]verified
 	}
 }
 
 type verified struct {
+	raw    string
 	claims *Claims
 	kid    string // "" for an introspected token
 }
@@ -671,17 +679,22 @@ type verified struct {
 func newVerifiedCache(max int) *verifiedCache {
 	c := &verifiedCache{seed: maphash.MakeSeed(), max: max/16 + 1}
 	for i := range c.shards {
-		c.shards[i].m = map[string]verified{}
+		c.shards[i].m = map[uint64]verified{}
 	}
 	return c
 }
 
+func (c *verifiedCache) hash(raw string) uint64 {
+	return maphash.String(c.seed, raw[max(0, len(raw)-64):])
+}
+
 func (c *verifiedCache) get(raw string, now time.Time) (*Claims, bool) {
-	sh := &c.shards[maphash.String(c.seed, raw)%16]
+	h := c.hash(raw)
+	sh := &c.shards[h%16]
 	sh.mu.RLock()
-	e, ok := sh.m[raw]
+	e, ok := sh.m[h]
 	sh.mu.RUnlock()
-	if !ok || !now.Before(e.claims.ExpiresAt) || (!e.claims.until.IsZero() && !now.Before(e.claims.until)) {
+	if !ok || e.raw != raw || !now.Before(e.claims.ExpiresAt) || (!e.claims.until.IsZero() && !now.Before(e.claims.until)) {
 		return nil, false
 	}
 	return e.claims, true
@@ -691,7 +704,8 @@ func (c *verifiedCache) get(raw string, now time.Time) (*Claims, bool) {
 // set still has kid (has is read under the shard's lock, so an entry is
 // never added after the purge of its key).
 func (c *verifiedCache) put(raw string, cl *Claims, kid string, has func(string) bool) {
-	sh := &c.shards[maphash.String(c.seed, raw)%16]
+	h := c.hash(raw)
+	sh := &c.shards[h%16]
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	if kid != "" && !has(kid) {
@@ -700,7 +714,7 @@ func (c *verifiedCache) put(raw string, cl *Claims, kid string, has func(string)
 	if len(sh.m) >= c.max {
 		clear(sh.m)
 	}
-	sh.m[strings.Clone(raw)] = verified{cl, kid}
+	sh.m[h] = verified{strings.Clone(raw), cl, kid}
 }
 
 // purge drops the entries that keys vouched for (removed by the provider).
@@ -712,7 +726,7 @@ func (c *verifiedCache) purge(kids []string) {
 	for i := range c.shards {
 		sh := &c.shards[i]
 		sh.mu.Lock()
-		maps.DeleteFunc(sh.m, func(_ string, e verified) bool { return e.kid != "" && slices.Contains(kids, e.kid) })
+		maps.DeleteFunc(sh.m, func(_ uint64, e verified) bool { return e.kid != "" && slices.Contains(kids, e.kid) })
 		sh.mu.Unlock()
 	}
 }

@@ -415,3 +415,27 @@ func TestClaimShapesOfStandardsProviders(t *testing.T) {
 		})
 	}
 }
+
+// The validated-token cache finds a token by a hash of its signature and
+// then compares the whole token: a token forged with a cached token's
+// signature over other claims is validated (and refused), never served the
+// cached token's claims.
+func TestVerifiedCacheComparesTheWholeToken(t *testing.T) {
+	op := newFakeOP(t)
+	clk := newClock()
+	_, h := apiOn(t, op, clk)
+	good := op.sign(t, "k1", op.claims(clk.Now()))
+	for range 2 { // validated, then from the cache
+		if w := call(h, "Bearer "+good); w.Code != 200 {
+			t.Fatalf("valid token: %d %s", w.Code, w.Body)
+		}
+	}
+	other := op.claims(clk.Now())
+	other["sub"], other["name"] = "attacker", "Mallory"
+	body, _ := json.Marshal(other)
+	parts := strings.Split(good, ".")
+	forged := parts[0] + "." + base64.RawURLEncoding.EncodeToString(body) + "." + parts[2]
+	if w := call(h, "Bearer "+forged); w.Code != 401 {
+		t.Fatalf("a token carrying a cached token's signature: %d %s", w.Code, w.Body)
+	}
+}
