@@ -243,7 +243,7 @@ type UserSession struct {
 }
 
 // Session binds the acquirer to the partition of sessionKey (the browser
-// session's key). The key itself is never stored: only its SHA-256. An
+// session's key). The key itself is never stored: only a digest of it (SHA-256, 128 bits). An
 // empty key is no partition: every method of its UserSession fails with
 // ErrConfig.
 func (a *TokenAcquirer) Session(sessionKey string) UserSession {

@@ -16,7 +16,7 @@ import (
 )
 
 // A signed-in session has a record in the token cache, keyed by its
-// partition (the SHA-256 of the session key), written at sign-in and
+// partition (the digest of the session key), written at sign-in and
 // overwritten when the session ends (sign-out, back- or front-channel
 // logout, a lifetime reached). Every signed-in request reads it: an L1 hit
 // on an instance that signed the session in or has read it once, until an

@@ -91,6 +91,7 @@ func NormalizeScopes(scopes []string) []string {
 type Builder struct {
 	prefix string
 	tenant string // the acquirer's own tenant: left out of its keys
+	scopes *scopeMemo
 }
 
 // NewBuilder returns the key builder for a client of an authority whose
@@ -100,8 +101,9 @@ type Builder struct {
 // Keys start "idw2|" and a digest of the authority, client and tenant
 // (120 bits of SHA-256, base64url): a key is then ~100 bytes shorter than
 // with the three spelled out ("idw1", until this version), which is most of
-// what an L1 entry costs beyond its token. (Keys of the pre-release
-// version 1 are not read.)
+// what an L1 entry costs beyond its token. The scopes are a digest too
+// (128 bits), remembered per scope set: a user's key is ~75 bytes. (Keys of
+// the pre-release version 1 are not read.)
 func NewBuilder(authority, clientID, tenant string) Builder {
 	var in []byte
 	in = appendPart(in, authority)
@@ -112,7 +114,35 @@ func NewBuilder(authority, clientID, tenant string) Builder {
 	sum := sha256.Sum256(in)
 	b := []byte("idw2|")
 	b = base64.RawURLEncoding.AppendEncode(b, sum[:15])
-	return Builder{prefix: string(append(b, '|')), tenant: tenant}
+	return Builder{prefix: string(append(b, '|')), tenant: tenant, scopes: &scopeMemo{m: map[string]string{}}}
+}
+
+// scopeMemo remembers the digests of scope sets (an app asks for a few):
+// building a key then costs a map read, not a SHA-256. Bounded: a full memo
+// is cleared.
+type scopeMemo struct {
+	mu sync.RWMutex
+	m  map[string]string
+}
+
+const maxScopeMemo = 4096
+
+// appendDigest appends the digest of in (the joined, escaped scopes).
+func (m *scopeMemo) appendDigest(dst, in []byte) []byte {
+	m.mu.RLock()
+	d, ok := m.m[string(in)]
+	m.mu.RUnlock()
+	if !ok {
+		sum := sha256.Sum256(in)
+		d = base64.RawURLEncoding.EncodeToString(sum[:16])
+		m.mu.Lock()
+		if len(m.m) >= maxScopeMemo {
+			clear(m.m)
+		}
+		m.m[string(in)] = d
+		m.mu.Unlock()
+	}
+	return append(dst, d...)
 }
 
 // special marks the bytes a key part escapes.
@@ -181,12 +211,15 @@ func (b Builder) AppendToken(dst []byte, kind Kind, tenant string, scopes []stri
 		dst = appendPart(dst, tenant)
 	}
 	dst = append(dst, '|')
+	var buf [256]byte
+	in := buf[:0]
 	for i, s := range scopes {
 		if i > 0 {
-			dst = append(dst, ' ')
+			in = append(in, ' ')
 		}
-		dst = appendPart(dst, s)
+		in = appendPart(in, s)
 	}
+	dst = b.scopes.appendDigest(dst, in)
 	dst = append(dst, '|')
 	return appendPart(dst, partition)
 }
@@ -211,11 +244,13 @@ func (b Builder) AppendRefresh(dst []byte, kind Kind, partition string) []byte {
 }
 
 // Digest is the partition form of a secret (an incoming token, a session
-// key): SHA-256, base64url. It is what keys hold, so caches never see the
-// secret itself.
+// key): SHA-256 truncated to 128 bits, base64url (22 characters). It is
+// what keys hold, so caches never see the secret itself; 128 bits keep two
+// partitions apart (a collision needs ~2^64 secrets, reaching a given
+// partition ~2^128 tries) at half the bytes in every key.
 func Digest(s string) string {
 	sum := sha256.Sum256([]byte(s))
-	return base64.RawURLEncoding.EncodeToString(sum[:])
+	return base64.RawURLEncoding.EncodeToString(sum[:16])
 }
 
 // DigestMemo remembers digests of recently seen secrets: an OBO cache hit

@@ -46,10 +46,14 @@ func TestKeysAreUnambiguous(t *testing.T) {
 	if k1, k2 := NewBuilder("https://a", "c", "").Token(App, "", []string{"s"}, ""), NewBuilder("https://a", "c", "t").Token(App, "", []string{"s"}, ""); k1 == k2 {
 		t.Errorf("a tenant-less builder and a tenant's share the key %q", k1)
 	}
-	// Version 2: the authority, client and own tenant as one digest.
+	// Version 2: the authority, client and own tenant as one digest, the
+	// scopes as another.
 	got := b.Token(App, "t0", []string{"api://x/.default"}, "")
-	if !strings.HasPrefix(got, "idw2|") || !strings.HasSuffix(got, "|A||api://x/.default|") || len(got) != len("idw2|")+20+len("|A||api://x/.default|") {
-		t.Errorf("key = %q, want idw2|<20-character digest>|A||api://x/.default|", got)
+	if !strings.HasPrefix(got, "idw2|") || !strings.HasSuffix(got, "|") || len(got) != len("idw2|")+20+len("|A||")+22+len("|") || !strings.Contains(got, "|A||") {
+		t.Errorf("key = %q, want idw2|<20-character digest>|A||<22-character digest>|", got)
+	}
+	if other := b.Token(App, "t0", []string{"api://y/.default"}, ""); other == got {
+		t.Errorf("two scopes share the key %q", got)
 	}
 	if again := NewBuilder("https://login.example", "client", "t0").Token(App, "t0", []string{"api://x/.default"}, ""); again != got {
 		t.Errorf("the key is not stable: %q, then %q", got, again)
