@@ -93,21 +93,24 @@ func (a *App) RequireBearer(policies ...Policy) func(http.Handler) http.Handler 
 				writeAPIError(w, http.StatusUnauthorized, "invalid_request", "An access token is required.")
 				return
 			}
-			var ctx context.Context
-			var err error
 			switch {
 			case scheme == "DPoP":
-				ctx, err = a.validateDPoP(r, raw, policies)
+				ctx, err := a.validateDPoP(r, raw, policies)
+				if err != nil {
+					a.replyBearerError(w, r, err)
+					return
+				}
+				next.ServeHTTP(w, r.WithContext(ctx))
 			case a.opts.RequireDPoP:
-				err = &tokenError{"a bearer token where DPoP is required"}
+				a.replyBearerError(w, r, &tokenError{"a bearer token where DPoP is required"})
 			default:
-				ctx, err = a.ValidateToken(r.Context(), raw, policies...)
+				claims, err := a.validateBearer(r.Context(), raw, policies)
+				if err != nil {
+					a.replyBearerError(w, r, err)
+					return
+				}
+				next.ServeHTTP(w, withBearer(r, raw, claims))
 			}
-			if err != nil {
-				a.replyBearerError(w, r, err)
-				return
-			}
-			next.ServeHTTP(w, r.WithContext(ctx))
 		})
 	}
 }
@@ -119,29 +122,63 @@ func (a *App) RequireBearer(policies ...Policy) func(http.Handler) http.Handler 
 // ErrInvalidToken (answer 401), ErrForbidden (a policy refused it: 403) or
 // ErrUnavailable (503).
 func (a *App) ValidateToken(ctx context.Context, raw string, policies ...Policy) (context.Context, error) {
-	claims, err := a.accessTokens.validate(ctx, raw)
+	claims, err := a.validateBearer(ctx, raw, policies)
 	if err != nil {
 		return ctx, err
 	}
-	if claims.jkt != "" { // no downgrade: a bound token needs its proof
-		return ctx, &tokenError{"a DPoP-bound token presented as a bearer token"}
+	return &bearerContext{Context: ctx, b: bearer{raw: raw, claims: claims}}, nil
+}
+
+// validateBearer validates a bearer token and applies the policies.
+func (a *App) validateBearer(ctx context.Context, raw string, policies []Policy) (*Claims, error) {
+	claims, err := a.accessTokens.validate(ctx, raw)
+	if err != nil {
+		return nil, err
 	}
-	return a.authorize(ctx, raw, claims, policies)
+	if claims.jkt != "" { // no downgrade: a bound token needs its proof
+		return nil, &tokenError{"a DPoP-bound token presented as a bearer token"}
+	}
+	return claims, policiesAllow(claims, policies)
 }
 
 // authorize applies the policies to a validated token and returns the
 // context carrying it.
 func (a *App) authorize(ctx context.Context, raw string, claims *Claims, policies []Policy) (context.Context, error) {
+	if err := policiesAllow(claims, policies); err != nil {
+		return ctx, err
+	}
+	return &bearerContext{Context: ctx, b: bearer{raw: raw, claims: claims}}, nil
+}
+
+// policiesAllow runs the policies; a refusal is a *policyError (403).
+func policiesAllow(claims *Claims, policies []Policy) error {
 	for _, p := range policies {
 		if err := p(claims); err != nil {
 			var pe *policyError
 			if !errors.As(err, &pe) {
 				pe = &policyError{}
 			}
-			return ctx, pe
+			return pe
 		}
 	}
-	return &bearerContext{Context: ctx, b: bearer{raw: raw, claims: claims}}, nil
+	return nil
+}
+
+// bearerRequest is the request RequireBearer passes on and its context, in
+// one allocation: the Request is the shallow copy http.Request.WithContext
+// makes (taken from a WithContext whose own result does not outlive this
+// function), followed by the context value carrying the token.
+type bearerRequest struct {
+	r   http.Request
+	ctx bearerContext
+}
+
+// withBearer returns r carrying the validated token, as
+// r.WithContext(ValidateToken's context) would.
+func withBearer(r *http.Request, raw string, claims *Claims) *http.Request {
+	br := &bearerRequest{ctx: bearerContext{Context: r.Context(), b: bearer{raw: raw, claims: claims}}}
+	br.r = *r.WithContext(&br.ctx)
+	return &br.r
 }
 
 // bearerContext is context.WithValue(ctx, ctxBearer, &bearer{…}) in one

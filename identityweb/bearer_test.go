@@ -439,3 +439,34 @@ func TestVerifiedCacheComparesTheWholeToken(t *testing.T) {
 		t.Fatalf("a token carrying a cached token's signature: %d %s", w.Code, w.Body)
 	}
 }
+
+// A request with a token already validated costs one allocation: the
+// request RequireBearer passes on and the context carrying the token are
+// one value.
+func TestRequireBearerAllocations(t *testing.T) {
+	op := newFakeOP(t)
+	clk := newClock()
+	app, _ := apiOn(t, op, clk)
+	var claims *identityweb.Claims
+	h := app.RequireBearer(identityweb.RequireScopes("read"))(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if c, ok := identityweb.ClaimsFromContext(r.Context()); ok {
+			claims = c
+		}
+		w.WriteHeader(204)
+	}))
+	r := httptest.NewRequest(http.MethodGet, "/api", nil)
+	r.Header.Set("Authorization", "Bearer "+op.sign(t, "k1", op.claims(clk.Now())))
+	original := r.Context()
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	if w.Code != 204 || claims == nil || claims.Subject != "user-1" {
+		t.Fatalf("valid token: %d %+v", w.Code, claims)
+	}
+	bare := app.RequireBearer(identityweb.RequireScopes("read"))(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	if n := testing.AllocsPerRun(100, func() { bare.ServeHTTP(w, r) }); n > 1 {
+		t.Fatalf("%.0f allocations per validated request, want 1", n)
+	}
+	if r.Context() != original {
+		t.Fatal("the caller's request was modified")
+	}
+}
