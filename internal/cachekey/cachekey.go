@@ -114,35 +114,49 @@ func NewBuilder(authority, clientID, tenant string) Builder {
 	sum := sha256.Sum256(in)
 	b := []byte("idw2|")
 	b = base64.RawURLEncoding.AppendEncode(b, sum[:15])
-	return Builder{prefix: string(append(b, '|')), tenant: tenant, scopes: &scopeMemo{m: map[string]string{}}}
+	return Builder{prefix: string(append(b, '|')), tenant: tenant, scopes: newScopeMemo()}
 }
 
 // scopeMemo remembers the digests of scope sets (an app asks for a few):
-// building a key then costs a map read, not a SHA-256. Bounded: a full memo
-// is cleared.
+// building a key then costs a map read, not a SHA-256. Bounded: a full
+// shard takes no more sets, whose digests are then computed on each use
+// (never cleared, so more sets than the memo holds do not make every call
+// rewrite it).
 type scopeMemo struct {
-	mu sync.RWMutex
-	m  map[string]string
+	seed   maphash.Seed
+	shards [16]struct {
+		mu sync.RWMutex
+		m  map[string]string
+	}
 }
 
-const maxScopeMemo = 4096
+const maxScopeMemoShard = 8192 // 131,072 scope sets in all (~20 MB at most)
+
+func newScopeMemo() *scopeMemo {
+	m := &scopeMemo{seed: maphash.MakeSeed()}
+	for i := range m.shards {
+		m.shards[i].m = map[string]string{}
+	}
+	return m
+}
 
 // appendDigest appends the digest of in (the joined, escaped scopes).
 func (m *scopeMemo) appendDigest(dst, in []byte) []byte {
-	m.mu.RLock()
-	d, ok := m.m[string(in)]
-	m.mu.RUnlock()
-	if !ok {
-		sum := sha256.Sum256(in)
-		d = base64.RawURLEncoding.EncodeToString(sum[:16])
-		m.mu.Lock()
-		if len(m.m) >= maxScopeMemo {
-			clear(m.m)
-		}
-		m.m[string(in)] = d
-		m.mu.Unlock()
+	sh := &m.shards[maphash.Bytes(m.seed, in)%uint64(len(m.shards))]
+	sh.mu.RLock()
+	d, ok := sh.m[string(in)]
+	sh.mu.RUnlock()
+	if ok {
+		return append(dst, d...)
 	}
-	return append(dst, d...)
+	sum := sha256.Sum256(in)
+	dst = base64.RawURLEncoding.AppendEncode(dst, sum[:16])
+	sh.mu.Lock()
+	if len(sh.m) < maxScopeMemoShard {
+		sh.m[string(in)] = string(dst[len(dst)-22:])
+	}
+	sh.mu.Unlock()
+	return dst
 }
 
 // special marks the bytes a key part escapes.

@@ -1,6 +1,7 @@
 package cachekey
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -97,5 +98,33 @@ func TestNeedsEscape(t *testing.T) {
 		if needsEscape(s) {
 			t.Errorf("%q needs no escape", s)
 		}
+	}
+}
+
+// The scope digests are remembered up to a bound; past it a set's digest
+// is computed on each use, and a key is the same either way.
+func TestScopeMemoBeyondItsBound(t *testing.T) {
+	b := NewBuilder("https://login.example", "client", "t0")
+	n := 16*maxScopeMemoShard + 500
+	keys := make([]string, n)
+	for i := range keys {
+		keys[i] = b.Token(App, "t0", []string{"api://x" + strconv.Itoa(i) + "/.default"}, "")
+	}
+	seen := map[string]bool{}
+	for i := range keys {
+		if again := b.Token(App, "t0", []string{"api://x" + strconv.Itoa(i) + "/.default"}, ""); again != keys[i] {
+			t.Fatalf("set %d: %q, then %q", i, keys[i], again)
+		}
+		if seen[keys[i]] {
+			t.Fatalf("set %d shares its key", i)
+		}
+		seen[keys[i]] = true
+	}
+	held := 0
+	for i := range b.scopes.shards {
+		held += len(b.scopes.shards[i].m)
+	}
+	if held > 16*maxScopeMemoShard {
+		t.Fatalf("the memo holds %d sets", held)
 	}
 }
