@@ -117,7 +117,7 @@ func ChaosScenarios(d time.Duration) []ChaosScenario {
 	// the family on reuse), no request fails, the provider sees at most one
 	// refresh per user, L2 writes land on the promoted replica within
 	// FailoverResumeBound, and the back-channel logouts sent before and
-	// during the failover hold on every instance within RecoveryGrace of
+	// during the failover hold on every instance within FailoverGrace of
 	// it (see failoverTarget).
 	long := Scenario{Users: 40 + 50, Workers: 8, Burst: 3, Instances: 2, Duration: max(d, 6*time.Second), UseRedis: true}
 	long.MaxIdPRequests = 40

@@ -31,7 +31,7 @@ func failoverTarget(tb testing.TB, s ChaosScenario, env *Env, r *ChaosRedis) tar
 		_, cookies[i] = web.signIn(tb, s.Name, i)
 	}
 	at := aroundBreak(s.Duration)
-	so := newSignOuts(env, web, cookies, at[:min(len(at), s.WebUsers)])
+	so := newSignOuts(env, web, cookies, at[:min(len(at), s.WebUsers)], FailoverGrace)
 	var webErrs, apiErrs atomic.Int64 // during the run
 	env.Verify = func() (string, error) {
 		note, err := so.verify()
