@@ -106,9 +106,6 @@ func (a *TokenAcquirer) fetchWithRefreshToken(ctx context.Context, s slowReq, ke
 	// Other instances sharing the cache refresh the same user: take the
 	// distributed lock, then read the shared level afresh, so a rotating
 	// refresh token is spent once and waiters use the token the holder got.
-	if _, ok := a.loadRefresh(ctx, s.kind, s.partition); !ok && !(s.kind == cachekey.LongRunning && s.assertion != "") {
-		return nil, noAccountError{} // signed out: nothing to lock
-	}
 	release, held, err := a.distributedLock(ctx, a.keys.Refresh(s.kind, s.partition))
 	if err != nil {
 		return nil, err
