@@ -453,3 +453,25 @@ func TestHandlesFollowRevalidation(t *testing.T) {
 		t.Fatal("a value stored after the revalidation has no valid handle")
 	}
 }
+
+// GetFresh with L2 unreachable answers from L1 when L1 holds the key, and
+// otherwise says it cannot tell (ErrL2Unavailable) rather than "absent": a
+// value another instance replaced is dropped from L1 by the invalidation
+// and still in L2 (the engine must not take the user for signed out).
+func TestGetFreshSaysWhenItCannotTell(t *testing.T) {
+	ctx := context.Background()
+	l2 := newGated(nil)
+	tr := cachestore.NewTiered(cachestore.NewMemory(cachestore.MemoryOptions{}), l2, cachestore.TieredOptions{Logger: discard()})
+	defer tr.Close()
+	tr.Set(ctx, "here", []byte("v"), time.Hour)
+	l2.Memory.Set(ctx, "only-in-l2", []byte("w"), time.Hour)
+	l2.down.Store(true)
+	if v, ok, err := tr.GetFresh(ctx, "here"); err != nil || !ok || string(v) != "v" {
+		t.Fatalf("GetFresh of an L1 key with L2 down = %q %v %v", v, ok, err)
+	}
+	if _, ok, err := tr.GetFresh(ctx, "only-in-l2"); ok || !errors.Is(err, cachestore.ErrL2Unavailable) {
+		t.Fatalf("GetFresh of a key L1 lacks with L2 down = %v %v, want ErrL2Unavailable", ok, err)
+	}
+	l2.down.Store(false)
+	time.Sleep(10 * time.Millisecond)
+}

@@ -339,7 +339,9 @@ func (t *Tiered) GetLevel(ctx context.Context, key string) ([]byte, Level, bool,
 }
 
 // GetFresh reads L2, bypassing L1 (falling back to L1 when L2 is down, and
-// answering from L1 alone for a key whose delete or write is pending).
+// answering from L1 alone for a key whose delete or write is pending). When
+// L2 cannot be reached and L1 does not hold the key, it returns
+// ErrL2Unavailable: the key may well be in L2.
 func (t *Tiered) GetFresh(ctx context.Context, key string) ([]byte, bool, error) {
 	if t.isPending(key) {
 		v, ok := t.l1.Lookup(key)
@@ -347,8 +349,13 @@ func (t *Tiered) GetFresh(ctx context.Context, key string) ([]byte, bool, error)
 	}
 	v, found, reached := t.readL2(ctx, key, true)
 	if !reached {
-		v, ok := t.l1.Lookup(key)
-		return v, ok, nil
+		if v, ok := t.l1.Lookup(key); ok {
+			return v, true, nil
+		}
+		// Neither level can say: absent here may be present in L2 (an
+		// invalidation dropped the L1 copy of a value another instance
+		// replaced), so "not found" would be a guess.
+		return nil, false, ErrL2Unavailable
 	}
 	return v, found, nil
 }

@@ -115,7 +115,12 @@ func (a *TokenAcquirer) fetchWithRefreshToken(ctx context.Context, s slowReq, ke
 	}
 	// The account first: without it (signed out) no token of the
 	// partition is served, not even one another flight cached.
-	rt, ok := a.loadRefresh(ctx, s.kind, s.partition)
+	rt, ok, rerr := a.loadRefreshErr(ctx, s.kind, s.partition)
+	if rerr != nil && !(s.kind == cachekey.LongRunning && s.assertion != "") {
+		// The shared cache could not be read and holds no local copy
+		// (another instance's refresh replaced it): not "signed out".
+		return nil, errNoRefreshLock
+	}
 	if ok && held != nil && held(ctx) != nil {
 		// The lease was lost (a pause, a failover): another instance may be
 		// spending this refresh token. Read again what it wrote; spend the
@@ -346,23 +351,33 @@ var errNoRefreshLock = &lockError{}
 type lockError struct{}
 
 func (*lockError) Error() string {
-	return "identityweb: the shared token cache cannot lock the refresh now; the refresh token was not spent (retry later)"
+	return "identityweb: the shared token cache cannot be locked or read now; the refresh token was not spent (retry later)"
 }
 func (*lockError) Is(target error) bool { return target == ErrUnavailable }
 
 func (a *TokenAcquirer) loadRefresh(ctx context.Context, kind cachekey.Kind, partition string) (cacheentry.Refresh, bool) {
+	e, ok, _ := a.loadRefreshErr(ctx, kind, partition)
+	return e, ok
+}
+
+// loadRefreshErr is loadRefresh that also says when the cache could not
+// tell (ErrL2Unavailable: the shared level unreachable, no local copy).
+func (a *TokenAcquirer) loadRefreshErr(ctx context.Context, kind cachekey.Kind, partition string) (cacheentry.Refresh, bool, error) {
 	b, ok, err := a.getFresh(ctx, a.keys.Refresh(kind, partition))
 	if err != nil {
 		a.logger.LogAttrs(ctx, telemetry.LevelWarn, "identityweb: token cache read failed", telemetry.Err(err))
+		if !ok && errors.Is(err, cachestore.ErrL2Unavailable) {
+			return cacheentry.Refresh{}, false, err
+		}
 	}
 	if !ok {
-		return cacheentry.Refresh{}, false
+		return cacheentry.Refresh{}, false, nil
 	}
 	e, valid := cacheentry.DecodeRefresh(b)
 	if !valid {
 		a.logger.LogAttrs(ctx, telemetry.LevelWarn, "identityweb: ignoring a corrupt refresh token cache entry")
 	}
-	return e, valid
+	return e, valid, nil
 }
 
 func (a *TokenAcquirer) storeRefresh(ctx context.Context, kind cachekey.Kind, partition string, e cacheentry.Refresh) {

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -37,6 +38,7 @@ func TestRefreshAcrossFailover(t *testing.T) {
 	}
 	// round makes every access token expire, kills the master when asked,
 	// and requests each user's page from every instance at once.
+	var deferred atomic.Int64 // 503s (retry later) while the deployment fails over
 	round := func(kill bool) (failed []string) {
 		env.Clock.Advance(2 * time.Hour)
 		if kill {
@@ -50,6 +52,12 @@ func TestRefreshAcrossFailover(t *testing.T) {
 				go func() {
 					defer wg.Done()
 					code, body, err := f.get(n.URL, "/todos", cookies[i])
+					if kill && err == nil && code == http.StatusServiceUnavailable {
+						// The shared cache could not lock or read the refresh
+						// yet: "retry later", the refresh token not spent.
+						deferred.Add(1)
+						return
+					}
 					if err != nil || code != http.StatusOK || !strings.HasPrefix(string(body), "todos of User ") {
 						mu.Lock()
 						failed = append(failed, fmt.Sprintf("user %d on instance %d: %v %v", i, j, err, statusError(code, body)))
@@ -74,6 +82,7 @@ func TestRefreshAcrossFailover(t *testing.T) {
 	if err := r.Restart(); err != nil { // the deployment settles before cleanup
 		t.Log(err)
 	}
+	t.Logf("master killed: %d refresh tokens spent twice, %d failed requests, %d answered retry-later", reuses, len(failed), deferred.Load())
 	if reuses > 0 || len(failed) > 0 {
 		t.Errorf("master killed: %d refresh tokens spent twice (of %d users on %d instances); %d failed requests, first: %q",
 			reuses, users, instances, len(failed), append(failed, "")[0])
