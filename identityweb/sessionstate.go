@@ -57,11 +57,11 @@ func (a *App) lifetimes() session.Lifetimes {
 // sessionLive is the per-request check behind Account and RequireUser: the
 // session's lifetimes (from the times it keeps) and its record (an L1 hit
 // in the common case). A session past a lifetime is ended here: its tokens
-// removed, its record ended, the session destroyed.
-func (a *App) sessionLive(ctx context.Context, partition string) bool {
+// removed, its record ended, the session destroyed. t are the session's
+// times.
+func (a *App) sessionLive(ctx context.Context, partition string, t session.Times) bool {
 	now := a.acq.clock.Now()
 	l := a.lifetimes()
-	t := a.sessions.Times(ctx)
 	if l.Expired(t, now) {
 		if !t.SignedIn.IsZero() {
 			a.endSession(ctx, partition, l.Deadline(t.SignedIn))

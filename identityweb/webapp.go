@@ -19,6 +19,7 @@ type App struct {
 	acq          *TokenAcquirer
 	cfg          *Config
 	sessions     session.Manager
+	signedReader session.SignedReader // sessions, when it reads a signed-in session at once
 	idTokens     *validator
 	accessTokens *validator
 	signInKeys   signInRing // seal pending sign-ins
@@ -73,6 +74,7 @@ func New(cfg Config, opts AppOptions) (*App, error) {
 	}
 	opts.Options = acq.opts
 	a := &App{acq: acq, cfg: &acq.cfg, sessions: opts.Sessions, opts: opts}
+	a.signedReader, _ = opts.Sessions.(session.SignedReader)
 	a.signInKeys.fixed = opts.SignInKeys
 	if ad, ok := acq.cache.(cachestore.Adder); ok { // shared by every instance when the cache is
 		a.replay = ad
@@ -202,15 +204,32 @@ func (a *App) Routes(next http.Handler) http.Handler {
 func (a *App) RequireUser(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if acct, ok := a.Account(r); ok {
-			next.ServeHTTP(w, r.WithContext(&accountContext{Context: r.Context(), acct: acct}))
+			next.ServeHTTP(w, withAccount(r, acct))
 			return
 		}
 		a.startSignIn(w, r, returnURL(r), nil, "")
 	})
 }
 
-// accountContext carries the signed-in account in one allocation (instead
-// of context.WithValue's two: the value and the boxed Account).
+// accountRequest is the request RequireUser passes on and its context, in
+// one allocation: the Request is the shallow copy http.Request.WithContext
+// makes (taken from a WithContext whose own result does not outlive
+// withAccount), followed by the context value carrying the account.
+type accountRequest struct {
+	r   http.Request
+	ctx accountContext
+}
+
+// withAccount returns r carrying acct, as r.WithContext(ContextWithAccount(…))
+// would.
+func withAccount(r *http.Request, acct Account) *http.Request {
+	ar := &accountRequest{ctx: accountContext{Context: r.Context(), acct: acct}}
+	ar.r = *r.WithContext(&ar.ctx)
+	return &ar.r
+}
+
+// accountContext is context.WithValue(ctx, ctxAccount, &acct) in one
+// allocation instead of two.
 type accountContext struct {
 	context.Context
 	acct Account
@@ -232,15 +251,33 @@ func (c *accountContext) Value(key any) any {
 // common case.
 func (a *App) Account(r *http.Request) (Account, bool) {
 	ctx := r.Context()
-	acct, ok := a.sessions.Account(ctx)
+	s, ok := a.signed(ctx)
 	if !ok {
 		return Account{}, false
 	}
-	us := a.acq.Session(a.sessions.Key(ctx))
-	if !a.sessionLive(ctx, us.partition) || !us.hasAccount(ctx) {
+	us := a.acq.Session(s.Key)
+	if !a.sessionLive(ctx, us.partition, s.Times) || !us.hasAccount(ctx) {
 		return Account{}, false
 	}
-	return acct, true
+	return s.Account, true
+}
+
+// signed reads the session's key, account and times: at once when the
+// Manager can (session.SignedReader), otherwise through Account, Key and
+// Times.
+func (a *App) signed(ctx context.Context) (session.Signed, bool) {
+	if a.signedReader != nil {
+		return a.signedReader.Signed(ctx)
+	}
+	acct, ok := a.sessions.Account(ctx)
+	if !ok {
+		return session.Signed{}, false
+	}
+	key := a.sessions.Key(ctx)
+	if key == "" {
+		return session.Signed{}, false
+	}
+	return session.Signed{Key: key, Account: acct, Times: a.sessions.Times(ctx)}, true
 }
 
 // CSRFToken returns the token a sign-out form posts as "csrf" (or sends in

@@ -573,3 +573,52 @@ func TestOnSignedInHook(t *testing.T) {
 		t.Fatalf("after a refusal: %d", code)
 	}
 }
+
+// RequireUser on a signed-in request costs two allocations beyond scs's own
+// load and save of the same session: scs's read of the session's one value
+// (scs boxes its context key on every read) and the request passed on with
+// the account in its context. It was 12 when the session's key, account,
+// token and times were four values read through Account, Key and Times.
+func TestRequireUserAllocations(t *testing.T) {
+	idp := iwt.NewServer(t, iwt.Options{AutoSignIn: iwt.AliceUsername})
+	sm, err := session.NewSCS(nil, session.SCSOptions{InsecureAllowHTTPCookies: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	app, err := identityweb.New(identityweb.Config{Instance: idp.URL + "/", TenantID: tenant,
+		ClientID: iwt.WebAppClientID, ClientSecret: iwt.WebAppSecret},
+		identityweb.AppOptions{Options: identityweb.Options{HTTPClient: idp.Client(), Logger: quiet()}, Sessions: sm})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got identityweb.Account
+	h := app.Handler(app.RequireUser(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got, _ = identityweb.AccountFromContext(r.Context())
+		w.WriteHeader(204)
+	})))
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	br := (&site{idp: idp, srv: srv}).browser()
+	resp, err := br.Get(srv.URL + "/me")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	req := httptest.NewRequest(http.MethodGet, "/me", nil)
+	req.AddCookie(&http.Cookie{Name: "idw_session", Value: sessionCookie(br, srv.URL)})
+	original := req.Context()
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, req)
+	if w.Code != 204 || got.Username != iwt.AliceUsername {
+		t.Fatalf("signed-in request: %d, account %+v", w.Code, got)
+	}
+	if req.Context() != original {
+		t.Fatal("the caller's request was modified")
+	}
+	bare := app.Handler(app.RequireUser(okHandler))
+	withUser := testing.AllocsPerRun(200, func() { bare.ServeHTTP(discardWriter{}, req) })
+	scsOnly := testing.AllocsPerRun(200, func() { sm.Manager().LoadAndSave(okHandler).ServeHTTP(discardWriter{}, req) })
+	if withUser-scsOnly > 2 {
+		t.Fatalf("RequireUser: %.0f allocations, scs's LoadAndSave alone %.0f: %.0f more, want 2", withUser, scsOnly, withUser-scsOnly)
+	}
+}

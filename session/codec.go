@@ -70,32 +70,37 @@ func (c fastCodec) Decode(b []byte) (time.Time, map[string]interface{}, error) {
 		return time.Time{}, nil, errCodec
 	}
 	b = b[n:]
-	next := func() ([]byte, bool) {
-		l, n := binary.Uvarint(b)
-		if n <= 0 || l > uint64(len(b)-n) {
-			return nil, false
+	// The keys and string values are slices of one copy of the payload: a
+	// load costs the map, that copy and one boxed value per entry, however
+	// many there are.
+	all := string(b)
+	off := 0
+	next := func() (string, bool) {
+		l, n := binary.Uvarint(b[off:])
+		if n <= 0 || l > uint64(len(b)-off-n) {
+			return "", false
 		}
-		s := b[n : n+int(l)]
-		b = b[n+int(l):]
+		s := all[off+n : off+n+int(l)]
+		off += n + int(l)
 		return s, true
 	}
-	values := make(map[string]interface{}, count)
+	values := make(map[string]interface{}, min(count, uint64(len(b)/3))) // an entry takes 3 bytes at least
 	for i := uint64(0); i < count; i++ {
 		k, ok := next()
-		if !ok || len(b) == 0 {
+		if !ok || off >= len(b) {
 			return time.Time{}, nil, errCodec
 		}
-		kind := b[0]
-		b = b[1:]
+		kind := b[off]
+		off++
 		v, ok := next()
 		if !ok {
 			return time.Time{}, nil, errCodec
 		}
 		switch kind {
 		case 's':
-			values[string(k)] = string(v)
+			values[k] = v
 		case 'b':
-			values[string(k)] = append([]byte(nil), v...)
+			values[k] = []byte(v)
 		default:
 			return time.Time{}, nil, errCodec
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 
 	"github.com/gorilla/sessions"
@@ -152,9 +153,31 @@ func (g *Gorilla) Account(ctx context.Context) (Account, bool) {
 	return decodeAccount(g.str(ctx, keyAccount))
 }
 
+// Signed returns the signed-in session's key, account and times in one
+// read (SignedReader).
+func (g *Gorilla) Signed(ctx context.Context) (Signed, bool) {
+	st := g.state(ctx)
+	if st == nil {
+		return Signed{}, false
+	}
+	st.mu.Lock()
+	key, _ := st.s.Values[keyKey].(string)
+	enc, _ := st.s.Values[keyAccount].(string)
+	times, _ := st.s.Values[keyTimes].(string)
+	st.mu.Unlock()
+	if key == "" {
+		return Signed{}, false
+	}
+	acct, ok := decodeAccount(enc)
+	if !ok {
+		return Signed{}, false
+	}
+	return Signed{Key: key, Account: acct, Times: decodeTimes(times)}, true
+}
+
 // SignIn starts a new session (a server-side store gives it a new id) and
-// stores the account in it. An account field holding a NUL byte is refused
-// (ErrAccountNUL).
+// stores the account in it. An account field (or a key) holding a NUL byte
+// is refused (ErrAccountNUL).
 func (g *Gorilla) SignIn(ctx context.Context, key string, acct Account) error {
 	st := g.state(ctx)
 	if st == nil {
@@ -163,6 +186,9 @@ func (g *Gorilla) SignIn(ctx context.Context, key string, acct Account) error {
 	enc, err := encodeAccount(acct)
 	if err != nil {
 		return err
+	}
+	if strings.IndexByte(key, 0) >= 0 { // as SCS, which keeps the key beside the account
+		return ErrAccountNUL
 	}
 	st.mu.Lock()
 	st.s.ID = "" // server-side stores issue a new id on save

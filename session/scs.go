@@ -95,33 +95,62 @@ func (s *SCS) Loaded(ctx context.Context) (ok bool) {
 	return true
 }
 
-// Key returns the session key, or "" when not signed in or when ctx did not
-// pass the session middleware.
-func (s *SCS) Key(ctx context.Context) (key string) {
+// read returns the session's state: its one value, or the separate values
+// of a session signed in before it. False when not signed in or when ctx
+// did not pass the session middleware.
+func (s *SCS) read(ctx context.Context) (st state, ok bool) {
 	defer func() {
-		if recover() != nil {
-			key = ""
+		if recover() != nil { // scs panics on a context it did not load
+			st, ok = state{}, false
 		}
 	}()
-	return s.sm.GetString(ctx, keyKey)
+	if v := s.sm.GetString(ctx, keyState); v != "" {
+		return decodeState(v)
+	}
+	st.key = s.sm.GetString(ctx, keyKey)
+	if st.key == "" {
+		return state{}, false
+	}
+	st.acct, st.accountOK = decodeAccount(s.sm.GetString(ctx, keyAccount))
+	st.csrf = s.sm.GetString(ctx, keyCSRF)
+	st.times = decodeTimes(s.sm.GetString(ctx, keyTimes))
+	return st, true
+}
+
+// Key returns the session key, or "" when not signed in or when ctx did not
+// pass the session middleware.
+func (s *SCS) Key(ctx context.Context) string {
+	st, _ := s.read(ctx)
+	return st.key
 }
 
 // Account returns the signed-in account.
 func (s *SCS) Account(ctx context.Context) (Account, bool) {
-	if s.Key(ctx) == "" {
+	st, ok := s.read(ctx)
+	if !ok || !st.accountOK {
 		return Account{}, false
 	}
-	return decodeAccount(s.sm.GetString(ctx, keyAccount))
+	return st.acct, true
+}
+
+// Signed returns the signed-in session's key, account and times in one
+// read (SignedReader).
+func (s *SCS) Signed(ctx context.Context) (Signed, bool) {
+	st, ok := s.read(ctx)
+	if !ok || !st.accountOK {
+		return Signed{}, false
+	}
+	return Signed{Key: st.key, Account: st.acct, Times: st.times}, true
 }
 
 // SignIn renews the token, clears what the anonymous session held, and
-// stores the account. An account field holding a NUL byte is refused
-// (ErrAccountNUL).
+// stores the key and the account. An account field (or a key) holding a
+// NUL byte is refused (ErrAccountNUL).
 func (s *SCS) SignIn(ctx context.Context, key string, acct Account) error {
 	if !s.Loaded(ctx) {
 		return ErrNoSession
 	}
-	enc, err := encodeAccount(acct)
+	enc, err := state{key: key, csrf: RandomToken(), acct: acct}.encode()
 	if err != nil {
 		return err
 	}
@@ -133,10 +162,10 @@ func (s *SCS) SignIn(ctx context.Context, key string, acct Account) error {
 			s.sm.Remove(ctx, k)
 		}
 	}
-	s.sm.Remove(ctx, keyTimes)
-	s.sm.Put(ctx, keyKey, key)
-	s.sm.Put(ctx, keyAccount, enc)
-	s.sm.Put(ctx, keyCSRF, RandomToken())
+	for _, k := range [...]string{keyKey, keyAccount, keyCSRF, keyTimes} {
+		s.sm.Remove(ctx, k)
+	}
+	s.sm.Put(ctx, keyState, enc)
 	return nil
 }
 
@@ -150,26 +179,31 @@ func (s *SCS) SignOut(ctx context.Context) error {
 
 // CSRFToken returns the anti-forgery token.
 func (s *SCS) CSRFToken(ctx context.Context) string {
-	if s.Key(ctx) == "" {
-		return ""
-	}
-	return s.sm.GetString(ctx, keyCSRF)
+	st, _ := s.read(ctx)
+	return st.csrf
 }
 
 // Times returns the session's sign-in and last-activity times.
-func (s *SCS) Times(ctx context.Context) (t Times) {
-	defer func() {
-		if recover() != nil { // scs panics on a context it did not load
-			t = Times{}
-		}
-	}()
-	return decodeTimes(s.sm.GetString(ctx, keyTimes)) // SignIn clears it, SignOut destroys it
+func (s *SCS) Times(ctx context.Context) Times {
+	st, _ := s.read(ctx) // SignIn clears them, SignOut destroys them
+	return st.times
 }
 
 // SetTimes records the session's sign-in and last-activity times.
 func (s *SCS) SetTimes(ctx context.Context, t Times) error {
 	if !s.Loaded(ctx) {
 		return ErrNoSession
+	}
+	if v := s.sm.GetString(ctx, keyState); v != "" {
+		if st, ok := decodeState(v); ok {
+			st.times = t
+			enc, err := st.encode()
+			if err != nil {
+				return err
+			}
+			s.sm.Put(ctx, keyState, enc)
+			return nil
+		}
 	}
 	s.sm.Put(ctx, keyTimes, encodeTimes(t))
 	return nil
