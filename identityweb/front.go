@@ -247,11 +247,21 @@ func (a *TokenAcquirer) frontStore(r *request, scopes []string, key []byte, e *c
 		}
 		l1 = tr.L1()
 	}
-	_, h, ok := l1.LookupHandle(unsafe.String(unsafe.SliceData(key), len(key)), now)
+	v, h, ok := l1.LookupHandle(unsafe.String(unsafe.SliceData(key), len(key)), now)
 	if !ok || !h.Valid() {
 		return
 	}
-	fe := &frontEntry{res: res, deadline: e.ExpiresOn - int64(a.opts.ExpiryBuffer/time.Second), h: h}
+	// The handle must name the value e was read from: the entry may have
+	// been replaced since (a claims or forced refresh storing its token),
+	// and the front would then serve the old token on the new entry's
+	// handle.
+	if cur, valid := cacheentry.DecodeToken(v, false, true); !valid || cur.AccessToken != e.AccessToken ||
+		cur.ExpiresOn != e.ExpiresOn || cur.RefreshOn != e.RefreshOn {
+		return
+	}
+	// Never past the L1 entry's own end (TieredOptions.MaxL1TTL): the full
+	// path would read L2 then.
+	fe := &frontEntry{res: res, deadline: min(e.ExpiresOn-int64(a.opts.ExpiryBuffer/time.Second), h.Expires().Unix()), h: h}
 	fe.res.Metadata = Metadata{Source: SourceCache, CacheLevel: CacheLevelL1}
 	if e.RefreshOn != 0 {
 		fe.deadline = min(fe.deadline, e.RefreshOn)

@@ -1,14 +1,17 @@
 package identityweb_test
 
 import (
+	"context"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/identityweb/go-identityweb/cachestore"
 	"github.com/identityweb/go-identityweb/identityweb"
 	iwt "github.com/identityweb/go-identityweb/identityweb/identitywebtest"
+	"github.com/identityweb/go-identityweb/internal/cacheentry"
 )
 
 // The fronts (hot tokens kept decoded: app tokens by scope, OBO tokens by
@@ -173,5 +176,123 @@ func TestFrontComparesTheWholeIncomingToken(t *testing.T) {
 	}
 	if r, err := api.OnBehalfOf(bg, alice, graph); err != nil || r.AccessToken != aliceOBO.AccessToken || r.Metadata.Source != identityweb.SourceCache {
 		t.Fatalf("alice after the forgery: %v %+v", err, r.Metadata)
+	}
+}
+
+// l2Hook is an L2 that runs a function once, on the next read of a key:
+// it replaces an entry in the L1 while a lookup is between two reads.
+type l2Hook struct {
+	*cachestore.Memory
+	mu   sync.Mutex
+	key  string
+	hook func()
+}
+
+func (h *l2Hook) once(key string, f func()) {
+	h.mu.Lock()
+	h.key, h.hook = key, f
+	h.mu.Unlock()
+}
+
+func (h *l2Hook) fire(key string) {
+	h.mu.Lock()
+	f := h.hook
+	if key != h.key {
+		f = nil
+	}
+	if f != nil {
+		h.hook = nil
+	}
+	h.mu.Unlock()
+	if f != nil {
+		f()
+	}
+}
+
+func (h *l2Hook) Get(ctx context.Context, key string) ([]byte, bool, error) {
+	h.fire(key)
+	return h.Memory.Get(ctx, key)
+}
+
+func (h *l2Hook) GetWithTTL(ctx context.Context, key string) ([]byte, time.Duration, bool, error) {
+	h.fire(key)
+	return h.Memory.GetWithTTL(ctx, key)
+}
+
+// A token replaced in the L1 between the full path's read and the front's
+// (a WithClaims or forced refresh storing its new token at that moment)
+// is not kept in the front beside the new entry's handle: the front served
+// the old token — the one an API had just refused — until its deadline.
+// (Found by an attacker's review.)
+func TestFrontKeepsOnlyTheValueItsHandleNames(t *testing.T) {
+	e := newEnv(t, iwt.Options{AccessTokenLifetime: time.Hour})
+	l1 := cachestore.NewMemory(cachestore.MemoryOptions{Clock: e.clk})
+	l2 := &l2Hook{Memory: cachestore.NewMemory(cachestore.MemoryOptions{Clock: e.clk})}
+	tiered := cachestore.NewTiered(l1, l2, cachestore.TieredOptions{Clock: e.clk})
+	t.Cleanup(func() { tiered.Close() })
+	a := e.acquirer(iwt.WebAppClientID, iwt.WebAppSecret, func(_ *identityweb.Config, o *identityweb.Options) { o.Cache = tiered })
+	user := a.Session("sess")
+	if _, err := user.RedeemCode(bg, e.code(iwt.AliceUsername, apiScope), []string{apiScope}); err != nil {
+		t.Fatal(err)
+	}
+	key := identityweb.TokenKeyForTest(a, 'U', []string{apiScope}, "sess")
+	acct := identityweb.AccountKeyForTest(a, "sess")
+	b1, ok := l1.Lookup(key)
+	if !ok {
+		t.Fatal("no token in L1")
+	}
+	e1, _ := cacheentry.DecodeToken(b1, true, false)
+	e2 := e1
+	e2.AccessToken = "replaced-" + e1.AccessToken[:10]
+	b2 := cacheentry.EncodeToken(&e2)
+	l1.Delete(bg, acct) // the account only in L2: the full path reads it there, after the token
+	l2.once(acct, func() { l1.Set(bg, key, b2, time.Hour) })
+	if _, err := user.ForUser(bg, []string{apiScope}); err != nil {
+		t.Fatal(err)
+	}
+	if cur, _ := l1.Lookup(key); string(cur) != string(b2) {
+		t.Fatal("setup: the L1 does not hold the new token")
+	}
+	for i := range 3 {
+		r, err := user.ForUser(bg, []string{apiScope})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.AccessToken != e2.AccessToken {
+			t.Fatalf("call %d served the replaced token while the L1 holds the new one", i)
+		}
+	}
+}
+
+// The front serves a token no longer than its L1 entry lives: with
+// TieredOptions.MaxL1TTL an instance whose L1 copy is past it reads L2
+// (another instance's newer token), through the front as through the full
+// path. (Found by an attacker's review.)
+func TestFrontHonoursTheL1Lifetime(t *testing.T) {
+	e := newEnv(t, iwt.Options{AccessTokenLifetime: time.Hour})
+	l2 := cachestore.NewMemory(cachestore.MemoryOptions{Clock: e.clk})
+	instance := func() *identityweb.TokenAcquirer {
+		tr := cachestore.NewTiered(cachestore.NewMemory(cachestore.MemoryOptions{Clock: e.clk}), l2, cachestore.TieredOptions{Clock: e.clk, MaxL1TTL: time.Minute})
+		t.Cleanup(func() { tr.Close() })
+		return e.daemon(func(_ *identityweb.Config, o *identityweb.Options) { o.Cache = tr })
+	}
+	a, b := instance(), instance()
+	first, err := a.ForApp(bg, apiDefault)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.ForApp(bg, apiDefault)
+	a.ForApp(bg, apiDefault) // served by the front
+	e.clk.Advance(time.Second)
+	renewed, err := b.ForApp(bg, apiDefault, identityweb.WithForceRefresh())
+	if err != nil || renewed.AccessToken == first.AccessToken {
+		t.Fatalf("setup: %v", err)
+	}
+	e.clk.Advance(2 * time.Minute) // A's L1 copy is past MaxL1TTL
+	if r, _ := a.ForApp(bg, apiDefault); r.AccessToken != renewed.AccessToken {
+		t.Fatal("the front served a token past its L1 entry's lifetime")
+	}
+	if r, _ := a.ForApp(bg, apiDefault, identityweb.WithTenant(tenant)); r.AccessToken != renewed.AccessToken {
+		t.Fatal("the full path (same key) serves the old token too")
 	}
 }
