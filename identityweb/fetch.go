@@ -103,6 +103,28 @@ func (a *TokenAcquirer) partitionLock(partition string) func() {
 func (a *TokenAcquirer) fetchWithRefreshToken(ctx context.Context, s slowReq, key string) (*fetched, error) {
 	unlock := a.partitionLock(s.partition)
 	defer unlock()
+	// A lease lost before the token was spent (a pause longer than the
+	// lease, a failover that dropped the lock) is taken again once: the
+	// holder's work is then read under the lock. The token is never spent
+	// without it.
+	f, err := a.refreshLocked(ctx, s, key)
+	if err == errLeaseLost {
+		f, err = a.refreshLocked(ctx, s, key)
+	}
+	if err == errLeaseLost {
+		a.logger.LogAttrs(ctx, telemetry.LevelWarn, "identityweb: the refresh lock was lost twice; not spending the refresh token (retry later)")
+		return nil, errNoRefreshLock
+	}
+	return f, err
+}
+
+// errLeaseLost: the refresh lock was lost before the refresh token was
+// spent (internal to fetchWithRefreshToken).
+var errLeaseLost = errors.New("identityweb: refresh lock lost")
+
+// refreshLocked is one attempt of fetchWithRefreshToken under the shared
+// cache's lock.
+func (a *TokenAcquirer) refreshLocked(ctx context.Context, s slowReq, key string) (*fetched, error) {
 	// Other instances sharing the cache refresh the same user: take the
 	// distributed lock, then read the shared level afresh, so a rotating
 	// refresh token is spent once and waiters use the token the holder got.
@@ -121,17 +143,6 @@ func (a *TokenAcquirer) fetchWithRefreshToken(ctx context.Context, s slowReq, ke
 		// (another instance's refresh replaced it): not "signed out".
 		return nil, errNoRefreshLock
 	}
-	if ok && held != nil && held(ctx) != nil {
-		// The lease was lost (a pause, a failover): another instance may be
-		// spending this refresh token. Read again what it wrote; spend the
-		// token only if it is still the one we hold.
-		if e, found := a.lookupFresh(ctx, key); found && !s.force && a.clock.Now().Unix() < e.ExpiresOn-int64(a.opts.ExpiryBuffer/time.Second) {
-			return &fetched{entry: e, cached: true, level: CacheLevelL2}, nil
-		}
-		if again, ok2 := a.loadRefresh(ctx, s.kind, s.partition); ok2 && again.RefreshToken != rt.RefreshToken {
-			rt = again
-		}
-	}
 	if !ok {
 		if s.kind == cachekey.LongRunning && s.assertion != "" {
 			return a.fetchOBO(ctx, s, key, true)
@@ -142,6 +153,11 @@ func (a *TokenAcquirer) fetchWithRefreshToken(ctx context.Context, s slowReq, ke
 		if e, ok := a.lookupFresh(ctx, key); ok && a.clock.Now().Unix() < e.ExpiresOn-int64(a.opts.ExpiryBuffer/time.Second) {
 			return &fetched{entry: e, cached: true, level: CacheLevelL2}, nil
 		}
+	}
+	if held != nil && held(ctx) != nil {
+		// The lease was lost (or cannot be confirmed): another instance may
+		// hold the lock and be spending this very token.
+		return nil, errLeaseLost
 	}
 	endpoint, err := a.endpoints.Token(ctx, s.tenant)
 	if err != nil {
