@@ -10,7 +10,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
@@ -453,6 +453,7 @@ type validator struct {
 	e         *discovery.Endpoints
 	cfg       *Config
 	clock     Clock
+	wall      *wallClock // the system clock's fast reading, when clock is the system clock
 	skew      time.Duration
 	audiences []string
 	verifier  *oidc.IDTokenVerifier // ID tokens only
@@ -470,6 +471,9 @@ type validator struct {
 // the given validated-token cache (nil: none).
 func newValidator(e *discovery.Endpoints, cfg *Config, ks *jwks.Set, clock Clock, audiences []string, cache *verifiedCache, idTokens bool) *validator {
 	v := &validator{e: e, cfg: cfg, clock: clock, skew: 5 * time.Minute, audiences: audiences, keys: ks, cache: cache}
+	if _, sys := clock.(systemClock); sys {
+		v.wall = &wallClock{}
+	}
 	if idTokens {
 		v.verifier = oidc.NewVerifier("", ks, &oidc.Config{
 			SkipClientIDCheck: true, SkipIssuerCheck: true, SkipExpiryCheck: true,
@@ -483,7 +487,12 @@ func newValidator(e *discovery.Endpoints, cfg *Config, ks *jwks.Set, clock Clock
 // cache are shared by every request with the token: callers hand out
 // clones.
 func (v *validator) validate(ctx context.Context, raw string) (*Claims, error) {
-	now := v.clock.Now()
+	var now time.Time
+	if v.wall != nil {
+		now = v.wall.Now()
+	} else {
+		now = v.clock.Now()
+	}
 	if v.keys.Due(now) { // the key schedule holds for cached tokens too
 		v.keys.Ready(ctx)
 	}
@@ -691,34 +700,35 @@ func shorten(s string) string {
 }
 
 // verifiedCache remembers validated access tokens until their exp, in a
-// bounded number of shards cleared when full. Each entry remembers the key
-// that vouched for it: when the provider removes a key, its entries go.
+// fixed table of two-way buckets read without locks: a new token takes an
+// empty place in its bucket, or else one of the two (the table holds at
+// least as many places as ValidatedTokenCache asks). Each entry remembers
+// the key that vouched for it: when the provider removes a key, its entries
+// go.
 //
 // A token is found by a seeded hash of its last 64 bytes (its signature)
 // and then compared whole: one short hash instead of two over a ~1 KB
 // token. A token that ends like another (forged with another's signature,
 // or by chance) is not the other: it is validated as any unknown token.
 type verifiedCache struct {
-	seed   maphash.Seed
-	max    int
-	shards [16]struct {
-		mu sync.RWMutex
-		m  map[uint64]verified
-	}
+	seed  maphash.Seed
+	mask  uint64 // of the bucket index; places are 2*bucket and 2*bucket+1
+	slots []atomic.Pointer[verified]
 }
 
 type verified struct {
+	h      uint64
 	raw    string
 	claims *Claims
 	kid    string // "" for an introspected token
 }
 
 func newVerifiedCache(max int) *verifiedCache {
-	c := &verifiedCache{seed: maphash.MakeSeed(), max: max/16 + 1}
-	for i := range c.shards {
-		c.shards[i].m = map[uint64]verified{}
+	buckets := 1
+	for 2*buckets < max {
+		buckets <<= 1
 	}
-	return c
+	return &verifiedCache{seed: maphash.MakeSeed(), mask: uint64(buckets - 1), slots: make([]atomic.Pointer[verified], 2*buckets)}
 }
 
 func (c *verifiedCache) hash(raw string) uint64 {
@@ -727,31 +737,40 @@ func (c *verifiedCache) hash(raw string) uint64 {
 
 func (c *verifiedCache) get(raw string, now time.Time) (*Claims, bool) {
 	h := c.hash(raw)
-	sh := &c.shards[h%16]
-	sh.mu.RLock()
-	e, ok := sh.m[h]
-	sh.mu.RUnlock()
-	if !ok || e.raw != raw || !now.Before(e.claims.ExpiresAt) || (!e.claims.until.IsZero() && !now.Before(e.claims.until)) {
+	b := 2 * (h & c.mask)
+	e := c.slots[b].Load()
+	if e == nil || e.h != h {
+		e = c.slots[b+1].Load()
+	}
+	if e == nil || e.h != h || e.raw != raw || !now.Before(e.claims.ExpiresAt) || (!e.claims.until.IsZero() && !now.Before(e.claims.until)) {
 		return nil, false
 	}
 	return e.claims, true
 }
 
 // put caches a token verified by kid ("" for an introspected one), if the
-// set still has kid (has is read under the shard's lock, so an entry is
-// never added after the purge of its key).
+// set still has kid. A purge of kid running at the same time cannot leave
+// the entry behind: the key set drops kid before the purge reads the table
+// (jwks.Options.OnRemoved), and put reads the set again after storing, so
+// either the purge sees the entry or put sees kid gone and takes it back.
 func (c *verifiedCache) put(raw string, cl *Claims, kid string, has func(string) bool) {
-	h := c.hash(raw)
-	sh := &c.shards[h%16]
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
 	if kid != "" && !has(kid) {
 		return
 	}
-	if len(sh.m) >= c.max {
-		clear(sh.m)
+	h := c.hash(raw)
+	b := 2 * (h & c.mask)
+	slot := &c.slots[b+(h>>63)] // both taken by other tokens: either, by a hash bit
+	for i := range uint64(2) {
+		if cur := c.slots[b+i].Load(); cur == nil || cur.h == h {
+			slot = &c.slots[b+i]
+			break
+		}
 	}
-	sh.m[h] = verified{strings.Clone(raw), cl, kid}
+	e := &verified{h: h, raw: strings.Clone(raw), claims: cl, kid: kid}
+	slot.Store(e)
+	if kid != "" && !has(kid) {
+		slot.CompareAndSwap(e, nil)
+	}
 }
 
 // purge drops the entries that keys vouched for (removed by the provider).
@@ -760,10 +779,9 @@ func (c *verifiedCache) purge(kids []string) {
 	if c == nil {
 		return
 	}
-	for i := range c.shards {
-		sh := &c.shards[i]
-		sh.mu.Lock()
-		maps.DeleteFunc(sh.m, func(_ uint64, e verified) bool { return e.kid != "" && slices.Contains(kids, e.kid) })
-		sh.mu.Unlock()
+	for i := range c.slots {
+		if e := c.slots[i].Load(); e != nil && e.kid != "" && slices.Contains(kids, e.kid) {
+			c.slots[i].CompareAndSwap(e, nil)
+		}
 	}
 }
