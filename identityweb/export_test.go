@@ -58,7 +58,8 @@ func SessionLiveForTest(a *App, sessionKey string) bool {
 // names.
 func IndexedForTest(a *App, iss, sid string) []string {
 	var out []string
-	for _, e := range a.readIndex(context.Background(), a.acq.keys.ProviderSession(iss, sid)) {
+	list, _ := a.readIndex(context.Background(), a.acq.keys.ProviderSession(iss, sid))
+	for _, e := range list {
 		out = append(out, e.P)
 	}
 	return out
@@ -96,4 +97,12 @@ func TokenKeyForTest(a *TokenAcquirer, kind byte, scopes []string, secret string
 // of a session key.
 func AccountKeyForTest(a *TokenAcquirer, sessionKey string) string {
 	return a.keys.Refresh(cachekey.User, cachekey.Digest(sessionKey))
+}
+
+// PendingIndexesForTest is the number of index additions waiting for the
+// shared cache.
+func PendingIndexesForTest(a *App) int {
+	a.logouts.mu.Lock()
+	defer a.logouts.mu.Unlock()
+	return len(a.logouts.indexes)
 }

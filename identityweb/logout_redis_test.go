@@ -1,6 +1,7 @@
 package identityweb_test
 
 import (
+	"context"
 	"net/http"
 	"testing"
 	"time"
@@ -75,4 +76,51 @@ func TestLogoutWhileRedisIsDown(t *testing.T) {
 		}
 	}
 	redistest.CheckTTLs(t, srv.Addr)
+}
+
+// A sign-in on an instance that cannot reach Redis does not rewrite the
+// user's index from what it cannot read: its place in the index waits and
+// is added once Redis answers, and a logout of the user (sub only) then
+// ends every session — those other instances listed before the outage too.
+// The instance wrote an index of its session alone, which replaced the
+// others' when Redis came back: the logout missed them. (Found by an
+// attacker's review.)
+func TestSignInDuringAnOutageKeepsTheIndex(t *testing.T) {
+	srv := redistest.Start(t)
+	if srv.External() {
+		t.Skip("needs a private redis-server behind the proxy")
+	}
+	proxy := redistest.StartProxy(t, srv.Addr) // instance B's network to Redis
+	op := newFakeOP(t)
+	clk := newClock()
+	ring, _ := cachestore.NewKeyRing(cachestore.NewKey())
+	tiered := func(addr string) *cachestore.Tiered {
+		tr := cachestore.NewTiered(cachestore.NewMemory(cachestore.MemoryOptions{Clock: clk}), sharedL2(t, addr, ring, clk),
+			cachestore.TieredOptions{CircuitBreak: 200 * time.Millisecond, Logger: quiet()})
+		t.Cleanup(func() { tr.Close() })
+		return tr
+	}
+	a, ah := logoutInstance(t, op, clk, tiered(srv.Addr))
+	bCache := tiered(proxy.Addr)
+	b, _ := logoutInstance(t, op, clk, bCache)
+	iss := op.srv.URL
+	identityweb.StartSessionForTest(a, "browser-1", iss, "sid-1", "alice")
+	identityweb.StartSessionForTest(a, "browser-2", iss, "sid-2", "alice")
+
+	proxy.SetMode(redistest.Reset)
+	identityweb.StartSessionForTest(b, "browser-3", iss, "sid-3", "alice")
+	proxy.SetMode(redistest.Pass)
+	waitFor(t, "instance B's kept writes", func() bool {
+		bCache.Get(context.Background(), "probe") // a call that may probe L2
+		return bCache.PendingWrites() == 0 && b.PendingLogouts() == 0 && identityweb.PendingIndexesForTest(b) == 0
+	})
+
+	if w := postLogout(ah, formType, logoutForm(op.logoutToken(t, "logout+jwt", op.logoutClaims(clk.Now(), "", "alice")))); w.Code != 200 {
+		t.Fatalf("logout: %d %s", w.Code, w.Body)
+	}
+	for _, s := range []string{"browser-1", "browser-2", "browser-3"} {
+		if identityweb.SessionLiveForTest(a, s) {
+			t.Errorf("%s outlived the user's logout", s)
+		}
+	}
 }

@@ -163,22 +163,65 @@ func (a *App) lockIndex(ctx context.Context, key string) (release func(), reache
 	return func() { u.Unlock(context.WithoutCancel(ctx)) }, true
 }
 
-func (a *App) readIndex(ctx context.Context, key string) []indexed {
+// readIndex reads the index under key from the shared cache. The error
+// says the shared level could not be read and holds no local copy: what
+// the index lists is unknown, not empty.
+func (a *App) readIndex(ctx context.Context, key string) ([]indexed, error) {
 	var list []indexed
-	if b, ok, _ := a.acq.getFresh(ctx, key); ok && json.Unmarshal(b, &list) != nil {
+	b, ok, err := a.acq.getFresh(ctx, key)
+	if !ok && errors.Is(err, cachestore.ErrL2Unavailable) {
+		return nil, err
+	}
+	if ok && json.Unmarshal(b, &list) != nil {
 		list = nil
 	}
-	return list
+	return list, nil
 }
 
 // addToIndex adds me to the index under key: a read-modify-write under the
-// distributed lock (without it while Redis is down: availability first),
-// dropping expired entries, bounded, expiring with its last session.
+// distributed lock, dropping expired entries, bounded, expiring with its
+// last session. When the shared cache cannot be locked or read (Redis
+// down), the addition waits with the kept logouts and is made once it
+// answers: an index written without reading it would replace, when Redis
+// is back, the sessions other instances listed there, and a logout would
+// miss them.
 func (a *App) addToIndex(ctx context.Context, key string, me indexed) {
-	release, _ := a.lockIndex(ctx, key)
+	if a.indexNow(ctx, key, me) {
+		return
+	}
+	a.acq.logger.LogAttrs(ctx, telemetry.LevelWarn, "identityweb: the shared cache is unreachable; the session is indexed for logouts when it answers")
+	a.keepRetry(ctx, func(r *logoutRetries) {
+		if r.indexes == nil {
+			r.indexes = map[indexJob]time.Time{}
+		}
+		if len(r.indexes) >= maxPendingLogouts {
+			var oldest indexJob
+			var at time.Time
+			for k, t := range r.indexes {
+				if at.IsZero() || t.Before(at) {
+					oldest, at = k, t
+				}
+			}
+			delete(r.indexes, oldest)
+			a.acq.logger.LogAttrs(ctx, telemetry.LevelError, "identityweb: too many sessions waiting for the shared cache to be indexed; the oldest was dropped")
+		}
+		r.indexes[indexJob{key, me}] = time.Now()
+	})
+}
+
+// indexNow is addToIndex's read-modify-write; false when the shared cache
+// could not be locked or read (nothing was written).
+func (a *App) indexNow(ctx context.Context, key string, me indexed) bool {
+	release, reached := a.lockIndex(ctx, key)
 	defer release()
+	if !reached {
+		return false
+	}
+	list, err := a.readIndex(ctx, key)
+	if err != nil {
+		return false
+	}
 	now := a.acq.clock.Now().Unix()
-	list := a.readIndex(ctx, key)
 	out := make([]indexed, 0, len(list)+1)
 	last := me.E
 	for _, e := range list {
@@ -195,6 +238,7 @@ func (a *App) addToIndex(ctx context.Context, key string, me indexed) {
 	if err := a.acq.cache.Set(ctx, key, b, time.Duration(last-now)*time.Second); err != nil {
 		a.acq.logger.LogAttrs(ctx, telemetry.LevelWarn, "identityweb: indexing a session failed", telemetry.Err(err))
 	}
+	return true
 }
 
 // logout is a provider's logout: a session (sid) or every session of a user
@@ -233,7 +277,10 @@ func (a *App) endProviderSession(ctx context.Context, lo logout) bool {
 	if !reached {
 		return false
 	}
-	sessions := a.readIndex(ctx, key)
+	sessions, err := a.readIndex(ctx, key)
+	if err != nil {
+		return false
+	}
 	if lo.anonymous && len(sessions) > 0 {
 		mark()
 	}
@@ -251,11 +298,19 @@ func (a *App) endProviderSession(ctx context.Context, lo logout) bool {
 type logoutRetries struct {
 	mu        sync.Mutex
 	pending   map[logout]time.Time // when it arrived
+	indexes   map[indexJob]time.Time
 	anonymous int                  // front-channel logouts among them
 	running   bool
 	stop      chan struct{}
 	done      sync.WaitGroup
 	closed    bool
+}
+
+// indexJob is a session's addition to an index, waiting for the shared
+// cache.
+type indexJob struct {
+	key string
+	me  indexed
 }
 
 const (
@@ -270,36 +325,46 @@ func (a *App) applyLogout(ctx context.Context, lo logout) {
 		return
 	}
 	a.acq.logger.LogAttrs(ctx, telemetry.LevelWarn, "identityweb: the shared cache is unreachable; the logout is kept and applied when it answers")
+	a.keepRetry(ctx, func(r *logoutRetries) {
+		if r.pending == nil {
+			r.pending = map[logout]time.Time{}
+		}
+		if lo.anonymous {
+			if r.anonymous >= maxAnonymousPending {
+				return // anonymous requests never push out the provider's signed ones
+			}
+			if _, dup := r.pending[lo]; !dup {
+				r.anonymous++
+			}
+		}
+		if len(r.pending) >= maxPendingLogouts {
+			var oldest logout
+			var at time.Time
+			for k, t := range r.pending {
+				if at.IsZero() || t.Before(at) {
+					oldest, at = k, t
+				}
+			}
+			r.drop(oldest)
+			a.acq.logger.LogAttrs(ctx, telemetry.LevelError, "identityweb: too many logouts waiting for the shared cache; the oldest was dropped")
+		}
+		r.pending[lo] = time.Now()
+	})
+}
+
+// keepRetry records work for the retries with add (under r.mu) and starts
+// them if they are not running. After Close it records nothing.
+func (a *App) keepRetry(ctx context.Context, add func(r *logoutRetries)) {
 	r := &a.logouts
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.closed {
 		return
 	}
-	if r.pending == nil {
-		r.pending = map[logout]time.Time{}
+	if r.stop == nil {
 		r.stop = make(chan struct{})
 	}
-	if lo.anonymous {
-		if r.anonymous >= maxAnonymousPending {
-			return // anonymous requests never push out the provider's signed ones
-		}
-		if _, dup := r.pending[lo]; !dup {
-			r.anonymous++
-		}
-	}
-	if len(r.pending) >= maxPendingLogouts {
-		var oldest logout
-		var at time.Time
-		for k, t := range r.pending {
-			if at.IsZero() || t.Before(at) {
-				oldest, at = k, t
-			}
-		}
-		r.drop(oldest)
-		a.acq.logger.LogAttrs(ctx, telemetry.LevelError, "identityweb: too many logouts waiting for the shared cache; the oldest was dropped")
-	}
-	r.pending[lo] = time.Now()
+	add(r)
 	if !r.running {
 		r.running = true
 		r.done.Add(1)
@@ -318,22 +383,42 @@ func (a *App) retryLogouts() {
 			return
 		case <-tick.C:
 		}
+		// Index additions first: a logout kept meanwhile must find the
+		// sessions signed in before it.
 		r.mu.Lock()
-		batch := make([]logout, 0, len(r.pending))
-		for lo := range r.pending {
-			batch = append(batch, lo)
+		jobs := make([]indexJob, 0, len(r.indexes))
+		for j := range r.indexes {
+			jobs = append(jobs, j)
 		}
 		r.mu.Unlock()
-		for _, lo := range batch {
-			if !a.endProviderSession(context.Background(), lo) {
+		reachable := true
+		for _, j := range jobs {
+			if !a.indexNow(context.Background(), j.key, j.me) {
+				reachable = false
 				break // still unreachable: wait for the next tick
 			}
 			r.mu.Lock()
-			r.drop(lo)
+			delete(r.indexes, j)
 			r.mu.Unlock()
 		}
+		if reachable {
+			r.mu.Lock()
+			batch := make([]logout, 0, len(r.pending))
+			for lo := range r.pending {
+				batch = append(batch, lo)
+			}
+			r.mu.Unlock()
+			for _, lo := range batch {
+				if !a.endProviderSession(context.Background(), lo) {
+					break
+				}
+				r.mu.Lock()
+				r.drop(lo)
+				r.mu.Unlock()
+			}
+		}
 		r.mu.Lock()
-		if len(r.pending) == 0 {
+		if len(r.pending) == 0 && len(r.indexes) == 0 {
 			r.running = false
 			r.mu.Unlock()
 			return
@@ -352,18 +437,19 @@ func (r *logoutRetries) drop(lo logout) {
 	}
 }
 
-// closeLogouts stops the retries; logouts still waiting are reported.
-func (a *App) closeLogouts() int {
+// closeLogouts stops the retries; the logouts and index additions still
+// waiting are reported.
+func (a *App) closeLogouts() (logouts, indexes int) {
 	r := &a.logouts
 	r.mu.Lock()
 	r.closed = true
 	if r.stop != nil {
 		close(r.stop)
 	}
-	n := len(r.pending)
+	logouts, indexes = len(r.pending), len(r.indexes)
 	r.mu.Unlock()
 	r.done.Wait()
-	return n
+	return logouts, indexes
 }
 
 // PendingLogouts is the number of provider logouts (back- or front-channel)

@@ -107,8 +107,9 @@ func (a *App) Tokens() *TokenAcquirer { return a.acq }
 // retries of logouts waiting for the shared cache (PendingLogouts); those
 // are reported in the log.
 func (a *App) Close() error {
-	if n := a.closeLogouts(); n > 0 {
-		a.acq.logger.LogAttrs(context.Background(), telemetry.LevelError, "identityweb: closing with logouts the shared cache never received", telemetry.Int("logouts", n))
+	if n, idx := a.closeLogouts(); n > 0 || idx > 0 {
+		a.acq.logger.LogAttrs(context.Background(), telemetry.LevelError, "identityweb: closing with logouts (or sessions to index for them) the shared cache never received",
+			telemetry.Int("logouts", n), telemetry.Int("sessions_to_index", idx))
 	}
 	return a.acq.Close()
 }
