@@ -299,7 +299,7 @@ type logoutRetries struct {
 	mu        sync.Mutex
 	pending   map[logout]time.Time // when it arrived
 	indexes   map[indexJob]time.Time
-	anonymous int                  // front-channel logouts among them
+	anonymous int // front-channel logouts among them
 	running   bool
 	stop      chan struct{}
 	done      sync.WaitGroup
