@@ -297,9 +297,9 @@ func (a *App) endProviderSession(ctx context.Context, lo logout) bool {
 // oldest are dropped (with an error log).
 type logoutRetries struct {
 	mu        sync.Mutex
-	pending   map[logout]time.Time // when it arrived
-	indexes   map[indexJob]time.Time
-	anonymous int // front-channel logouts among them
+	pending   map[logout]time.Time   // when it arrived
+	indexes   map[indexJob]time.Time // sessions to index, since when
+	anonymous int                    // front-channel logouts among them
 	running   bool
 	stop      chan struct{}
 	done      sync.WaitGroup
