@@ -9,7 +9,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"golang.org/x/sync/singleflight"
 
@@ -61,11 +60,10 @@ type TokenAcquirer struct {
 	// The fronts keep hot tokens decoded (see front.go): app tokens by
 	// scope, OBO tokens by incoming token, users' by partition.
 	front, oboFront, userFront frontTable
-	// monoSlack > 0: the fronts' deadlines are read on the monotonic clock
-	// (the system clock, an expiry margin of a second or more), at most
-	// this far ahead; 0: on Options.Clock.
-	monoSlack time.Duration
-	lockSeed  maphash.Seed
+	// wall reads the system clock for the fronts in one clock read (nil:
+	// Options.Clock is not the system clock; the fronts read it).
+	wall     *wallClock
+	lockSeed maphash.Seed
 	locks     [256]sync.Mutex // per-partition refresh serialization (striped)
 }
 
@@ -96,8 +94,8 @@ func NewTokenAcquirer(cfg Config, opts Options) (*TokenAcquirer, error) {
 		obo: cachekey.NewDigestMemo(50_000), sessions: cachekey.NewDigestMemo(50_000), lockSeed: maphash.MakeSeed(),
 	}
 	a.front, a.oboFront, a.userFront = newFrontTable(maxAppFront, 1), newFrontTable(maxFront, 64), newFrontTable(maxFront, 64)
-	if _, sys := opts.Clock.(systemClock); sys && opts.ExpiryBuffer >= time.Second {
-		a.monoSlack = min(time.Minute, opts.ExpiryBuffer)
+	if _, sys := opts.Clock.(systemClock); sys {
+		a.wall = &wallClock{}
 	}
 	a.mem, _ = opts.Cache.(*cachestore.Memory)
 	a.leveled, _ = opts.Cache.(cachestore.Leveled)

@@ -44,7 +44,7 @@ const (
 	frontSweep  = 10   // seconds between sweeps of full shards
 )
 
-// monoBase is the origin of the front's monotonic deadlines.
+// monoBase is the origin of monoNow.
 var monoBase = time.Now()
 
 // monoNow is the monotonic time since monoBase: one clock read where
@@ -79,11 +79,10 @@ type frontEntry struct {
 	scopes []string // normalized; nil in the app table, whose key is the scope
 	res    Result   // Metadata: an L1 hit
 	// deadline (unix seconds) is the earliest of the expiry margin, the
-	// refresh time and the account's expiry: past it, the full path
-	// decides. mono is the same on the monotonic clock, at most monoSlack
-	// ahead of the time it was computed (see TokenAcquirer.monoSlack).
+	// refresh time, the L1 entry's end and the account's: past it, the
+	// full path decides. It is read on the wall clock, as the full path
+	// reads it.
 	deadline int64
-	mono     int64
 	h        cachestore.Handle
 	account  cachestore.Handle
 	user     bool // account is checked
@@ -199,8 +198,8 @@ func (a *TokenAcquirer) frontUsable(fe *frontEntry) bool {
 	if !fe.h.Use() || (fe.user && !fe.account.Use()) {
 		return false
 	}
-	if a.monoSlack > 0 {
-		return monoNow() < fe.mono
+	if a.wall != nil {
+		return a.wall.UnixNano() < fe.deadline*int64(time.Second)
 	}
 	return a.clock.Now().Unix() < fe.deadline
 }
@@ -278,16 +277,6 @@ func (a *TokenAcquirer) frontStore(r *request, scopes []string, key []byte, e *c
 	}
 	if fscopes != nil {
 		fe.scopes = slices.Clone(fscopes)
-	}
-	if a.monoSlack > 0 {
-		// The deadline on the monotonic clock, read with the wall clock in
-		// one time.Now. It is at most monoSlack ahead, so that a wall clock
-		// that jumps (a suspended machine: the monotonic clock stops) makes
-		// the front serve at most monoSlack past the deadline — within the
-		// expiry margin, which monoSlack never exceeds.
-		wall := time.Now()
-		left := time.Duration(fe.deadline*int64(time.Second) - wall.UnixNano())
-		fe.mono = int64(wall.Sub(monoBase) + min(left, a.monoSlack))
 	}
 	t.store(fkey, fe, now.Unix())
 }

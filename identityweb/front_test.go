@@ -120,7 +120,7 @@ func TestFrontFollowsTheCache(t *testing.T) {
 	}
 }
 
-// With the system clock the fronts read the monotonic clock, and still
+// With the system clock the fronts read it in one clock read, and still
 // stop serving a token at its expiry margin.
 func TestFrontOnTheSystemClock(t *testing.T) {
 	idp := iwt.NewServer(t, iwt.Options{AccessTokenLifetime: 2 * time.Second})
