@@ -13,4 +13,9 @@
 // itself, so that every instance of an app judges its Lifetimes — an idle
 // and an absolute bound, as scs's IdleTimeout and Lifetime, for gorilla
 // sessions too — alike.
+//
+// Both are SignedReaders: identityweb reads a signed-in session's key,
+// account and times at once on every request. With scs they are one session
+// value (one read, one decoded entry); a Manager written elsewhere needs
+// only the Manager methods.
 package session
