@@ -64,7 +64,7 @@ type TokenAcquirer struct {
 	// Options.Clock is not the system clock; the fronts read it).
 	wall     *wallClock
 	lockSeed maphash.Seed
-	locks     [256]sync.Mutex // per-partition refresh serialization (striped)
+	locks    [256]sync.Mutex // per-partition refresh serialization (striped)
 }
 
 // NewTokenAcquirer validates cfg, fills opts' defaults and returns an
