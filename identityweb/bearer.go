@@ -82,12 +82,13 @@ func RequireScopesOrRoles(scopes, roles []string) Policy {
 func (a *App) RequireBearer(policies ...Policy) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if len(r.Header["Authorization"]) > 1 { // RFC 6750: one credential per request
+			authz := r.Header["Authorization"] // canonical already: no Get's canonicalization
+			if len(authz) > 1 {                // RFC 6750: one credential per request
 				a.challengeHeader(w, r, `error="invalid_request"`)
 				writeAPIError(w, http.StatusBadRequest, "invalid_request", "Send one Authorization header with one access token.")
 				return
 			}
-			scheme, raw, ok := credentials(r)
+			scheme, raw, ok := parseCredentials(authz)
 			if !ok {
 				a.challengeHeader(w, r, "")
 				writeAPIError(w, http.StatusUnauthorized, "invalid_request", "An access token is required.")
@@ -255,9 +256,14 @@ func (a *App) challengeHeader(w http.ResponseWriter, r *http.Request, params str
 // credentials reads the Authorization header: scheme "Bearer" or "DPoP"
 // (RFC 9449) and the token.
 func credentials(r *http.Request) (scheme, token string, ok bool) {
+	return parseCredentials(r.Header["Authorization"]) // canonical already: no Get's canonicalization
+}
+
+// parseCredentials is credentials on the request's Authorization values.
+func parseCredentials(authz []string) (scheme, token string, ok bool) {
 	var h string
-	if v := r.Header["Authorization"]; len(v) > 0 { // canonical already: no Get's canonicalization
-		h = v[0]
+	if len(authz) > 0 {
+		h = authz[0]
 	}
 	s, t, found := strings.Cut(h, " ")
 	switch {
