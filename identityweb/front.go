@@ -238,13 +238,9 @@ func (a *TokenAcquirer) frontStore(r *request, scopes []string, key []byte, e *c
 	if old := t.find(fkey, fscopes); (old != nil && a.frontUsable(old)) || !t.room(fkey, now.Unix()) {
 		return
 	}
-	l1 := a.mem
+	l1 := a.l1()
 	if l1 == nil {
-		tr, ok := a.cache.(*cachestore.Tiered)
-		if !ok {
-			return
-		}
-		l1 = tr.L1()
+		return
 	}
 	v, h, ok := l1.LookupHandle(unsafe.String(unsafe.SliceData(key), len(key)), now)
 	if !ok || !h.Valid() {
@@ -279,4 +275,16 @@ func (a *TokenAcquirer) frontStore(r *request, scopes []string, key []byte, e *c
 		fe.scopes = slices.Clone(fscopes)
 	}
 	t.store(fkey, fe, now.Unix())
+}
+
+// l1 is the library's Memory the cache is or is tiered over (nil: another
+// store, whose entries the fronts cannot follow).
+func (a *TokenAcquirer) l1() *cachestore.Memory {
+	if a.mem != nil {
+		return a.mem
+	}
+	if tr, ok := a.cache.(*cachestore.Tiered); ok {
+		return tr.L1()
+	}
+	return nil
 }

@@ -58,9 +58,8 @@ func (a *App) lifetimes() session.Lifetimes {
 // session's lifetimes (from the times it keeps) and its record (an L1 hit
 // in the common case). A session past a lifetime is ended here: its tokens
 // removed, its record ended, the session destroyed. t are the session's
-// times.
-func (a *App) sessionLive(ctx context.Context, partition string, t session.Times) bool {
-	now := a.acq.clock.Now()
+// times, now the time of the check.
+func (a *App) sessionLive(ctx context.Context, partition string, t session.Times, now time.Time) bool {
 	l := a.lifetimes()
 	if l.Expired(t, now) {
 		if !t.SignedIn.IsZero() {
@@ -86,10 +85,16 @@ func (a *App) sessionLive(ctx context.Context, partition string, t session.Times
 		a.sessions.SignOut(ctx)
 		return false
 	}
+	a.touch(ctx, l, t, now)
+	return true
+}
+
+// touch records the session's activity when LastSeen is older than the
+// lifetimes' TouchEvery.
+func (a *App) touch(ctx context.Context, l session.Lifetimes, t session.Times, now time.Time) {
 	if every := l.TouchEvery(); every > 0 && now.Sub(t.LastSeen) >= every {
 		a.sessions.SetTimes(ctx, session.Times{SignedIn: t.SignedIn, LastSeen: now})
 	}
-	return true
 }
 
 // endSession ends the session of partition on every instance: its record

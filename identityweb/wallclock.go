@@ -51,3 +51,12 @@ func (c *wallClock) reanchor() *wallAnchor {
 	c.anchor.Store(a)
 	return a
 }
+
+// now is the time of the acquirer's clock: Options.Clock, or for the
+// system clock its one-read reading (wallClock).
+func (a *TokenAcquirer) now() time.Time {
+	if a.wall != nil {
+		return a.wall.Now()
+	}
+	return a.clock.Now()
+}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/identityweb/go-identityweb/cachestore"
+	"github.com/identityweb/go-identityweb/internal/cachekey"
 	"github.com/identityweb/go-identityweb/internal/jwks"
 	"github.com/identityweb/go-identityweb/internal/telemetry"
 	"github.com/identityweb/go-identityweb/session"
@@ -20,6 +21,7 @@ type App struct {
 	cfg          *Config
 	sessions     session.Manager
 	signedReader session.SignedReader // sessions, when it reads a signed-in session at once
+	sessionFront frontTable           // sessions found live (sessionfront.go)
 	idTokens     *validator
 	accessTokens *validator
 	signInKeys   signInRing // seal pending sign-ins
@@ -75,6 +77,7 @@ func New(cfg Config, opts AppOptions) (*App, error) {
 	opts.Options = acq.opts
 	a := &App{acq: acq, cfg: &acq.cfg, sessions: opts.Sessions, opts: opts}
 	a.signedReader, _ = opts.Sessions.(session.SignedReader)
+	a.sessionFront = newFrontTable(maxFront, 64)
 	a.signInKeys.fixed = opts.SignInKeys
 	if ad, ok := acq.cache.(cachestore.Adder); ok { // shared by every instance when the cache is
 		a.replay = ad
@@ -256,10 +259,20 @@ func (a *App) Account(r *http.Request) (Account, bool) {
 	if !ok {
 		return Account{}, false
 	}
+	now := a.acq.now() // one clock read for every check
+	l := a.lifetimes()
+	if !l.Expired(s.Times, now) && a.sessionFrontLive(s.Key, now) {
+		a.touch(ctx, l, s.Times, now)
+		return s.Account, true
+	}
 	us := a.acq.Session(s.Key)
-	if !a.sessionLive(ctx, us.partition, s.Times) || !us.hasAccount(ctx) {
+	if us.partition == "" {
 		return Account{}, false
 	}
+	if !a.sessionLive(ctx, us.partition, s.Times, now) || !a.acq.hasAccount(ctx, cachekey.User, us.partition, now) {
+		return Account{}, false
+	}
+	a.sessionFrontStore(s.Key, us.partition, now)
 	return s.Account, true
 }
 
