@@ -200,14 +200,7 @@ func (a *App) addToIndex(ctx context.Context, key string, me indexed) {
 			r.indexes = map[indexJob]time.Time{}
 		}
 		if len(r.indexes) >= maxPendingLogouts {
-			var oldest indexJob
-			var at time.Time
-			for k, t := range r.indexes {
-				if at.IsZero() || t.Before(at) {
-					oldest, at = k, t
-				}
-			}
-			delete(r.indexes, oldest)
+			delete(r.indexes, oldestOf(r.indexes))
 			a.acq.logger.LogAttrs(ctx, telemetry.LevelError, "identityweb: too many sessions waiting for the shared cache to be indexed; the oldest was dropped")
 		}
 		r.indexes[indexJob{key, me}] = time.Now()
@@ -343,14 +336,7 @@ func (a *App) applyLogout(ctx context.Context, lo logout) {
 			}
 		}
 		if len(r.pending) >= maxPendingLogouts {
-			var oldest logout
-			var at time.Time
-			for k, t := range r.pending {
-				if at.IsZero() || t.Before(at) {
-					oldest, at = k, t
-				}
-			}
-			r.drop(oldest)
+			r.drop(oldestOf(r.pending))
 			a.acq.logger.LogAttrs(ctx, telemetry.LevelError, "identityweb: too many logouts waiting for the shared cache; the oldest was dropped")
 		}
 		r.pending[lo] = time.Now()
@@ -464,4 +450,17 @@ func (a *App) PendingLogouts() int {
 	a.logouts.mu.Lock()
 	defer a.logouts.mu.Unlock()
 	return len(a.logouts.pending)
+}
+
+// oldestOf returns the key of m's earliest time (the kept work to drop
+// first when the retries are full).
+func oldestOf[K comparable](m map[K]time.Time) K {
+	var oldest K
+	var at time.Time
+	for k, t := range m {
+		if at.IsZero() || t.Before(at) {
+			oldest, at = k, t
+		}
+	}
+	return oldest
 }
