@@ -475,3 +475,37 @@ func TestGetFreshSaysWhenItCannotTell(t *testing.T) {
 	l2.down.Store(false)
 	time.Sleep(10 * time.Millisecond)
 }
+
+// GetKnown answers like Get, except that a key L1 lacks while L2 cannot be
+// reached is ErrL2Unavailable, not "not found" (Get's availability-first
+// answer, kept); a key whose delete is pending is not found.
+func TestGetKnownSaysWhenItCannotTell(t *testing.T) {
+	ctx := context.Background()
+	l1 := cachestore.NewMemory(cachestore.MemoryOptions{})
+	l2 := newGated(nil)
+	tr := cachestore.NewTiered(l1, l2, cachestore.TieredOptions{Logger: discard(), CircuitBreak: time.Millisecond})
+	defer tr.Close()
+	tr.Set(ctx, "here", []byte("v"), time.Hour)
+	tr.Set(ctx, "deleted", []byte("d"), time.Hour)
+	tr.Set(ctx, "replaced", []byte("r"), time.Hour)
+	l1.Delete(ctx, "replaced") // as another instance's write would
+	l2.down.Store(true)
+	tr.Delete(ctx, "deleted") // pending while L2 is down
+	if v, ok, err := tr.GetKnown(ctx, "here"); err != nil || !ok || string(v) != "v" {
+		t.Fatalf("GetKnown of an L1 key with L2 down = %q %v %v", v, ok, err)
+	}
+	if _, ok, err := tr.GetKnown(ctx, "replaced"); ok || !errors.Is(err, cachestore.ErrL2Unavailable) {
+		t.Fatalf("GetKnown of a key L1 lacks with L2 down = %v %v, want ErrL2Unavailable", ok, err)
+	}
+	if _, ok, err := tr.Get(ctx, "replaced"); ok || err != nil {
+		t.Fatalf("Get of a key L1 lacks with L2 down = %v %v, want not found (availability first)", ok, err)
+	}
+	if _, ok, err := tr.GetKnown(ctx, "deleted"); ok || err != nil {
+		t.Fatalf("GetKnown of a key deleted here = %v %v, want not found", ok, err)
+	}
+	l2.down.Store(false)
+	time.Sleep(5 * time.Millisecond) // the circuit closes
+	if v, ok, err := tr.GetKnown(ctx, "replaced"); err != nil || !ok || string(v) != "r" {
+		t.Fatalf("GetKnown with L2 back = %q %v %v", v, ok, err)
+	}
+}

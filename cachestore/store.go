@@ -75,6 +75,18 @@ type FreshGetter interface {
 	GetFresh(ctx context.Context, key string) ([]byte, bool, error)
 }
 
+// KnownGetter is implemented by stores with a local level (Tiered) whose
+// Get answers "not found" when the shared level cannot be reached and the
+// local one lacks the key (availability first: the token engine then asks
+// the provider). GetKnown does not guess: it returns ErrL2Unavailable
+// instead, since the key may well be in the shared level (an invalidation
+// dropped the local copy of a value another instance replaced). The
+// session check uses it: a session whose record cannot be read is "retry
+// later", not "signed out".
+type KnownGetter interface {
+	GetKnown(ctx context.Context, key string) ([]byte, bool, error)
+}
+
 // Adder is implemented by stores that can store a value only when its key
 // is absent, atomically for every instance sharing the store (Redis SET
 // NX): replay stores (DPoP proofs, logout tokens) use it so a value seen by

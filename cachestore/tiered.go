@@ -316,6 +316,16 @@ func (t *Tiered) Get(ctx context.Context, key string) ([]byte, bool, error) {
 
 // GetLevel is Get that also says which level answered.
 func (t *Tiered) GetLevel(ctx context.Context, key string) ([]byte, Level, bool, error) {
+	v, l, ok, err := t.getLevel(ctx, key)
+	if errors.Is(err, ErrL2Unavailable) {
+		return nil, 0, false, nil // availability first: "not found" (GetKnown says more)
+	}
+	return v, l, ok, err
+}
+
+// getLevel is GetLevel that returns ErrL2Unavailable when neither level can
+// answer.
+func (t *Tiered) getLevel(ctx context.Context, key string) ([]byte, Level, bool, error) {
 	if v, born, ok := t.l1.lookupBorn(key); ok {
 		if born > t.l1.staleUpTo.Load() {
 			return v, LevelL1, true, nil
@@ -331,11 +341,22 @@ func (t *Tiered) GetLevel(ctx context.Context, key string) ([]byte, Level, bool,
 		}
 		return nil, 0, false, nil
 	}
-	v, found, _ := t.readL2(ctx, key, false)
+	v, found, reached := t.readL2(ctx, key, false)
 	if !found {
+		if !reached && !t.isPending(key) {
+			return nil, 0, false, ErrL2Unavailable
+		}
 		return nil, 0, false, nil
 	}
 	return v, LevelL2, true, nil
+}
+
+// GetKnown is Get that says when it cannot tell (KnownGetter): when L1
+// does not hold key and L2 cannot be reached it returns ErrL2Unavailable
+// rather than "not found". A key whose delete is pending is not found.
+func (t *Tiered) GetKnown(ctx context.Context, key string) ([]byte, bool, error) {
+	v, _, ok, err := t.getLevel(ctx, key)
+	return v, ok, err
 }
 
 // GetFresh reads L2, bypassing L1 (falling back to L1 when L2 is down, and

@@ -65,10 +65,14 @@ func (a *TokenAcquirer) acquire(ctx context.Context, scopes []string, r request)
 	default:
 		e, level, ok, now := a.lookup(ctx, kb, start)
 		inCache = now.Sub(start)
-		if ok && r.kind.HasAccount() && !a.hasAccount(ctx, r.kind, r.partition, now) {
-			// Signed out (elsewhere, or where the token list could not be
-			// read): a user's access tokens never outlive the account.
-			ok = false
+		if ok && r.kind.HasAccount() {
+			if has, _ := a.hasAccount(ctx, r.kind, r.partition, now); !has {
+				// Signed out (elsewhere, or where the token list could not
+				// be read), or the cache cannot tell: a user's access
+				// tokens never outlive the account (the miss path waits
+				// for the shared cache: retry later).
+				ok = false
+			}
 		}
 		if ok {
 			if now.Unix() < e.ExpiresOn-int64(a.opts.ExpiryBuffer/time.Second) {
@@ -105,17 +109,37 @@ func (a *TokenAcquirer) acquire(ctx context.Context, scopes []string, r request)
 }
 
 // hasAccount reports whether the cache still holds the account (refresh
-// token entry) of a user or long-running partition. The in-memory L1 is read
-// with the key on the stack, as lookup does.
-func (a *TokenAcquirer) hasAccount(ctx context.Context, kind cachekey.Kind, partition string, now time.Time) bool {
+// token entry) of a user or long-running partition; err (with false) when
+// the cache cannot tell (getKnown). The in-memory L1 is read with the key
+// on the stack, as lookup does.
+func (a *TokenAcquirer) hasAccount(ctx context.Context, kind cachekey.Kind, partition string, now time.Time) (bool, error) {
 	var buf [256]byte
 	kb := a.keys.AppendRefresh(buf[:0], kind, partition)
 	if a.mem != nil {
 		_, ok := a.mem.LookupAt(unsafe.String(unsafe.SliceData(kb), len(kb)), now)
-		return ok
+		return ok, nil
 	}
-	_, ok, _ := a.cache.Get(ctx, string(kb))
-	return ok
+	_, ok, err := a.getKnown(ctx, string(kb))
+	return ok, err
+}
+
+// getKnown reads key as Get does, but says when the cache cannot tell
+// whether it holds key: a store error without a value (a shared level that
+// cannot be reached and no local copy; cachestore.KnownGetter). Checks that
+// end a session on "not found" use it, so an outage is not a sign-out.
+func (a *TokenAcquirer) getKnown(ctx context.Context, key string) ([]byte, bool, error) {
+	var v []byte
+	var ok bool
+	var err error
+	if a.known != nil {
+		v, ok, err = a.known.GetKnown(ctx, key)
+	} else {
+		v, ok, err = a.cache.Get(ctx, key)
+	}
+	if ok {
+		return v, true, nil
+	}
+	return nil, false, err
 }
 
 // fallback is a cached token past its refresh margin but maybe still valid:

@@ -40,6 +40,7 @@ type TokenAcquirer struct {
 	cache   cachestore.Store
 	mem     *cachestore.Memory // cache, when it is a plain Memory: the fast path
 	leveled cachestore.Leveled
+	known   cachestore.KnownGetter // nil: Get's errors say it
 	// l1Memory: the cache is a cachestore.Tiered, whose L1 is the library's
 	// Memory (values never modified after Set: hits may alias them).
 	l1Memory bool
@@ -99,6 +100,7 @@ func NewTokenAcquirer(cfg Config, opts Options) (*TokenAcquirer, error) {
 	}
 	a.mem, _ = opts.Cache.(*cachestore.Memory)
 	a.leveled, _ = opts.Cache.(cachestore.Leveled)
+	a.known, _ = opts.Cache.(cachestore.KnownGetter)
 	_, a.l1Memory = opts.Cache.(*cachestore.Tiered)
 	authority := cfg.Authority
 	if cfg.isEntra() {

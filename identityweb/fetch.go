@@ -616,15 +616,6 @@ func (a *TokenAcquirer) removePartition(ctx context.Context, kind cachekey.Kind,
 	return first
 }
 
-// hasAccount reports whether the cache (L1 first) still holds the session's
-// account: a cheap check on every signed-in request.
-func (s UserSession) hasAccount(ctx context.Context) bool {
-	if s.partition == "" {
-		return false
-	}
-	return s.a.hasAccount(ctx, cachekey.User, s.partition, s.a.clock.Now())
-}
-
 // tokenCall is one logical token request: grant parameters without client
 // authentication, which post adds per attempt.
 type tokenCall struct {

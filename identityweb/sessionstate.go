@@ -54,12 +54,23 @@ func (a *App) lifetimes() session.Lifetimes {
 	return session.Lifetimes{Idle: a.opts.SessionIdleTimeout, Absolute: a.opts.SessionLifetime}
 }
 
+// sessionCheck is the answer of the per-request session check.
+type sessionCheck uint8
+
+const (
+	sessionOut     sessionCheck = iota // not signed in, or no longer
+	sessionIn                          // signed in, live
+	sessionUnknown                     // the cache cannot tell now (an outage): retry later
+)
+
 // sessionLive is the per-request check behind Account and RequireUser: the
 // session's lifetimes (from the times it keeps) and its record (an L1 hit
 // in the common case). A session past a lifetime is ended here: its tokens
-// removed, its record ended, the session destroyed. t are the session's
+// removed, its record ended, the session destroyed. A record the cache
+// cannot read now (its shared level unreachable, no local copy) is
+// sessionUnknown: an outage does not sign anybody out. t are the session's
 // times, now the time of the check.
-func (a *App) sessionLive(ctx context.Context, partition string, t session.Times, now time.Time) bool {
+func (a *App) sessionLive(ctx context.Context, partition string, t session.Times, now time.Time) sessionCheck {
 	l := a.lifetimes()
 	if l.Expired(t, now) {
 		if !t.SignedIn.IsZero() {
@@ -67,7 +78,7 @@ func (a *App) sessionLive(ctx context.Context, partition string, t session.Times
 			a.acq.logger.LogAttrs(ctx, telemetry.LevelDebug, "identityweb: a session reached its lifetime and was ended")
 		}
 		a.sessions.SignOut(ctx)
-		return false
+		return sessionOut
 	}
 	var v []byte
 	var ok bool
@@ -76,17 +87,20 @@ func (a *App) sessionLive(ctx context.Context, partition string, t session.Times
 	if a.acq.mem != nil { // LookupAt does not retain the key (on the stack); no second clock read
 		v, ok = a.acq.mem.LookupAt(unsafe.String(unsafe.SliceData(key), len(key)), now)
 	} else {
-		v, ok, _ = a.acq.cache.Get(ctx, string(key))
+		var err error
+		if v, ok, err = a.acq.getKnown(ctx, string(key)); err != nil {
+			return sessionUnknown
+		}
 	}
 	if !ok || len(v) != 9 {
-		return false // unknown here (its record expired, or the cache lost it): sign in again
+		return sessionOut // unknown here (its record expired, or the cache lost it): sign in again
 	}
 	if v[0] != recordLive {
 		a.sessions.SignOut(ctx)
-		return false
+		return sessionOut
 	}
 	a.touch(ctx, l, t, now)
-	return true
+	return sessionIn
 }
 
 // touch records the session's activity when LastSeen is older than the

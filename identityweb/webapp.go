@@ -205,14 +205,34 @@ func (a *App) Routes(next http.Handler) http.Handler {
 // 401 instead of a redirect. A session whose tokens are gone from the cache
 // (signed out elsewhere, restart with an in-memory cache, Redis flushed)
 // goes quietly through sign-in again.
+//
+// While the token cache cannot tell whether the session is still signed in
+// (its shared level unreachable and this instance holding no copy of the
+// session's record or account), the answer is 503 with Retry-After: an
+// outage signs nobody out, and lets nobody through unchecked.
 func (a *App) RequireUser(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if acct, ok := a.Account(r); ok {
+		switch acct, c := a.account(r); c {
+		case sessionIn:
 			next.ServeHTTP(w, withAccount(r, acct))
-			return
+		case sessionUnknown:
+			a.retryLater(w, r)
+		default:
+			a.startSignIn(w, r, returnURL(r), nil, "")
 		}
-		a.startSignIn(w, r, returnURL(r), nil, "")
 	})
+}
+
+// retryLater answers a request the app cannot serve until its token cache
+// answers again: 503 with Retry-After (JSON for non-browser clients).
+func (a *App) retryLater(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Retry-After", "5")
+	w.Header().Set("Cache-Control", "no-store")
+	if wantsJSON(r) {
+		writeAPIError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "Try again shortly.")
+		return
+	}
+	a.opts.ErrorPage(w, r, http.StatusServiceUnavailable, "The service is temporarily unavailable. Try again in a moment.")
 }
 
 // accountRequest is the request RequireUser passes on and its context, in
@@ -252,28 +272,41 @@ func (c *accountContext) Value(key any) any {
 // instance), past AppOptions.SessionLifetime or SessionIdleTimeout — or
 // when its account is gone from the token cache. The check reads the
 // session's times and its record in the token cache: an L1 hit in the
-// common case.
+// common case. While the cache cannot tell (its shared level unreachable,
+// no local copy) the session has none here, and is not signed out.
 func (a *App) Account(r *http.Request) (Account, bool) {
+	acct, c := a.account(r)
+	return acct, c == sessionIn
+}
+
+// account is Account that also says when the cache cannot tell.
+func (a *App) account(r *http.Request) (Account, sessionCheck) {
 	ctx := r.Context()
 	s, ok := a.signed(ctx)
 	if !ok {
-		return Account{}, false
+		return Account{}, sessionOut
 	}
 	now := a.acq.now() // one clock read for every check
 	l := a.lifetimes()
 	if !l.Expired(s.Times, now) && a.sessionFrontLive(s.Key, now) {
 		a.touch(ctx, l, s.Times, now)
-		return s.Account, true
+		return s.Account, sessionIn
 	}
 	us := a.acq.Session(s.Key)
 	if us.partition == "" {
-		return Account{}, false
+		return Account{}, sessionOut
 	}
-	if !a.sessionLive(ctx, us.partition, s.Times, now) || !a.acq.hasAccount(ctx, cachekey.User, us.partition, now) {
-		return Account{}, false
+	if c := a.sessionLive(ctx, us.partition, s.Times, now); c != sessionIn {
+		return Account{}, c
+	}
+	switch has, err := a.acq.hasAccount(ctx, cachekey.User, us.partition, now); {
+	case err != nil:
+		return Account{}, sessionUnknown
+	case !has:
+		return Account{}, sessionOut
 	}
 	a.sessionFrontStore(s.Key, us.partition, now)
-	return s.Account, true
+	return s.Account, sessionIn
 }
 
 // signed reads the session's key, account and times: at once when the
