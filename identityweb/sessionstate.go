@@ -60,16 +60,16 @@ type sessionCheck uint8
 const (
 	sessionOut     sessionCheck = iota // not signed in, or no longer
 	sessionIn                          // signed in, live
-	sessionUnknown                     // the cache cannot tell now (an outage): retry later
+	sessionUnknown                     // a live record, an account the cache cannot confirm now: retry later
 )
 
 // sessionLive is the per-request check behind Account and RequireUser: the
 // session's lifetimes (from the times it keeps) and its record (an L1 hit
 // in the common case). A session past a lifetime is ended here: its tokens
 // removed, its record ended, the session destroyed. A record the cache
-// cannot read now (its shared level unreachable, no local copy) is
-// sessionUnknown: an outage does not sign anybody out. t are the session's
-// times, now the time of the check.
+// does not hold (or cannot read now) sends the user through sign-in again,
+// where the provider decides. t are the session's times, now the time of
+// the check.
 func (a *App) sessionLive(ctx context.Context, partition string, t session.Times, now time.Time) sessionCheck {
 	l := a.lifetimes()
 	if l.Expired(t, now) {
@@ -87,13 +87,14 @@ func (a *App) sessionLive(ctx context.Context, partition string, t session.Times
 	if a.acq.mem != nil { // LookupAt does not retain the key (on the stack); no second clock read
 		v, ok = a.acq.mem.LookupAt(unsafe.String(unsafe.SliceData(key), len(key)), now)
 	} else {
-		var err error
-		if v, ok, err = a.acq.getKnown(ctx, string(key)); err != nil {
-			return sessionUnknown
-		}
+		v, ok, _ = a.acq.cache.Get(ctx, string(key))
 	}
 	if !ok || len(v) != 9 {
-		return sessionOut // unknown here (its record expired, or the cache lost it): sign in again
+		// Unknown here — its record ended on another instance (the
+		// invalidation dropped this instance's copy), evicted, expired,
+		// or this instance restarted — and the shared level did not
+		// answer: sign in again, which the provider decides.
+		return sessionOut
 	}
 	if v[0] != recordLive {
 		a.sessions.SignOut(ctx)

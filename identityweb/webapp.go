@@ -206,10 +206,13 @@ func (a *App) Routes(next http.Handler) http.Handler {
 // (signed out elsewhere, restart with an in-memory cache, Redis flushed)
 // goes quietly through sign-in again.
 //
-// While the token cache cannot tell whether the session is still signed in
-// (its shared level unreachable and this instance holding no copy of the
-// session's record or account), the answer is 503 with Retry-After: an
-// outage signs nobody out, and lets nobody through unchecked.
+// A session whose record is live but whose account the token cache cannot
+// confirm now (another instance refreshed it, dropping this instance's
+// copy, and the shared level is unreachable) gets 503 with Retry-After: an
+// outage signs nobody out, and lets nobody through unchecked. A session
+// whose record this instance does not hold and cannot read goes through
+// sign-in again: records change only when sessions start and end, and the
+// provider decides.
 func (a *App) RequireUser(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch acct, c := a.account(r); c {
@@ -272,8 +275,8 @@ func (c *accountContext) Value(key any) any {
 // instance), past AppOptions.SessionLifetime or SessionIdleTimeout — or
 // when its account is gone from the token cache. The check reads the
 // session's times and its record in the token cache: an L1 hit in the
-// common case. While the cache cannot tell (its shared level unreachable,
-// no local copy) the session has none here, and is not signed out.
+// common case. While the cache cannot confirm the account (RequireUser:
+// retry later) the session has none here, and is not signed out.
 func (a *App) Account(r *http.Request) (Account, bool) {
 	acct, c := a.account(r)
 	return acct, c == sessionIn
