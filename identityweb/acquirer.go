@@ -61,9 +61,10 @@ type TokenAcquirer struct {
 	// The fronts keep hot tokens decoded (see front.go): app tokens by
 	// scope, OBO tokens by incoming token, users' by partition.
 	front, oboFront, userFront frontTable
-	// wall reads the system clock for the fronts in one clock read (nil:
-	// Options.Clock is not the system clock; the fronts read it).
-	wall     *wallClock
+	// wall reads the system clock for the fronts in one atomic load
+	// (systemTicks; nil: Options.Clock is not the system clock, the
+	// fronts read it).
+	wall     *tickClock
 	lockSeed maphash.Seed
 	locks    [256]sync.Mutex // per-partition refresh serialization (striped)
 }
@@ -96,7 +97,7 @@ func NewTokenAcquirer(cfg Config, opts Options) (*TokenAcquirer, error) {
 	}
 	a.front, a.oboFront, a.userFront = newFrontTable(maxAppFront, 1), newFrontTable(maxFront, 64), newFrontTable(maxFront, 64)
 	if _, sys := opts.Clock.(systemClock); sys {
-		a.wall = &wallClock{}
+		a.wall = &systemTicks
 	}
 	a.mem, _ = opts.Cache.(*cachestore.Memory)
 	a.leveled, _ = opts.Cache.(cachestore.Leveled)

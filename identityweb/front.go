@@ -44,13 +44,6 @@ const (
 	frontSweep  = 10   // seconds between sweeps of full shards
 )
 
-// monoBase is the origin of monoNow.
-var monoBase = time.Now()
-
-// monoNow is the monotonic time since monoBase: one clock read where
-// time.Now makes two (wall and monotonic).
-func monoNow() int64 { return int64(time.Since(monoBase)) }
-
 // frontTable maps a key to its hot entries: copy-on-write shards, so a hit
 // is an atomic load and a map read with no write to shared memory (readers
 // on several cores do not bounce a lock's cache line), and an insert copies

@@ -120,8 +120,8 @@ func TestFrontFollowsTheCache(t *testing.T) {
 	}
 }
 
-// With the system clock the fronts read it in one clock read, and still
-// stop serving a token at its expiry margin.
+// With the system clock the fronts read it in one atomic load (tickClock),
+// and still stop serving a token at its expiry margin.
 func TestFrontOnTheSystemClock(t *testing.T) {
 	idp := iwt.NewServer(t, iwt.Options{AccessTokenLifetime: 2 * time.Second})
 	a, err := identityweb.NewTokenAcquirer(identityweb.Config{Instance: idp.URL + "/", TenantID: tenant, ClientID: iwt.DaemonClientID, ClientSecret: iwt.DaemonSecret},

@@ -27,7 +27,7 @@ func TestVerifiedCacheBoundsAndPurges(t *testing.T) {
 	}
 	held := 0
 	for i := range 5000 {
-		if cl, ok := c.get(tok(i), now); ok {
+		if cl, ok := c.get(tok(i), now.UnixNano()); ok {
 			held++
 			if cl.Subject != fmt.Sprint(i) {
 				t.Fatalf("token %d served %s's claims", i, cl.Subject)
@@ -38,16 +38,16 @@ func TestVerifiedCacheBoundsAndPurges(t *testing.T) {
 		t.Fatalf("%d of 5,000 tokens held in %d places", held, len(c.slots))
 	}
 	last := tok(4999)
-	if _, ok := c.get(last, now.Add(time.Hour)); ok {
+	if _, ok := c.get(last, now.Add(time.Hour).UnixNano()); ok {
 		t.Fatal("served at its exp")
 	}
 	forged := "other.payload." + last[len(last)-64:]
-	if _, ok := c.get(forged, now); ok {
+	if _, ok := c.get(forged, now.UnixNano()); ok {
 		t.Fatal("a token ending like a cached one was served")
 	}
 	c.purge([]string{"k1"})
 	for i := range 5000 {
-		if _, ok := c.get(tok(i), now); ok {
+		if _, ok := c.get(tok(i), now.UnixNano()); ok {
 			t.Fatalf("token %d served after its key was removed", i)
 		}
 	}
@@ -74,23 +74,87 @@ func TestVerifiedCacheBoundsAndPurges(t *testing.T) {
 	}
 }
 
-// The bearer path's clock reads the wall clock from an anchor at most a
-// second old on the monotonic clock: a wall clock stepped (or a machine
-// suspended) since the anchor shows for at most that second.
-func TestWallClockFollowsTheSystemClock(t *testing.T) {
-	var c wallClock
-	if d := c.Now().Sub(time.Now()); d > 10*time.Millisecond || d < -10*time.Millisecond {
-		t.Fatalf("%v from time.Now", d)
+// The hot paths' clock follows the system clock within a tick or so, shows
+// a stepped wall clock at the next tick, runs no goroutine once nobody
+// reads it, and starts again on the next read.
+func TestTickClockFollowsTheSystemClock(t *testing.T) {
+	var c tickClock
+	near := func(what string) {
+		t.Helper()
+		if d := time.Since(c.Now()); d > 100*time.Millisecond || d < -time.Millisecond {
+			t.Fatalf("%s: %v behind time.Now", what, d)
+		}
 	}
-	// An anchor whose wall time is an hour off (a step since it was read):
-	// used while fresh, replaced once a second old.
-	off := time.Now().Add(time.Hour)
-	c.anchor.Store(&wallAnchor{wall: off, mono: monoNow()})
-	if d := c.Now().Sub(time.Now()); d < 59*time.Minute {
-		t.Fatalf("a fresh anchor was not used (%v from time.Now)", d)
+	near("first read")
+	for range 20 { // read across several ticks
+		time.Sleep(tickEvery / 2)
+		near("in use")
 	}
-	c.anchor.Store(&wallAnchor{wall: off, mono: monoNow() - int64(wallAnchorEvery)})
-	if d := c.Now().Sub(time.Now()); d > 10*time.Millisecond || d < -10*time.Millisecond {
-		t.Fatalf("an anchor a second old was used: %v from time.Now", d)
+	// A wall clock an hour off (as if stepped since the last tick): gone
+	// at the next tick.
+	c.now.Store(time.Now().Add(time.Hour).UnixNano())
+	time.Sleep(3 * tickEvery)
+	near("a tick after a step")
+	// Unread for a tick, it stops (no goroutine); the next read starts it.
+	deadline := time.Now().Add(5 * time.Second)
+	for c.now.Load() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the clock's goroutine did not stop once unread")
+		}
+		time.Sleep(tickEvery)
+	}
+	near("restarted")
+	if c.now.Load() == 0 {
+		t.Fatal("a read did not start the clock again")
+	}
+	var wg sync.WaitGroup // readers racing the stop and the start (-race)
+	for range 4 {
+		wg.Go(func() {
+			for i := range 2000 {
+				if i%100 == 0 {
+					time.Sleep(tickEvery / 2)
+				}
+				if c.UnixNano() == 0 {
+					t.Error("read 0")
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// The bearer path's shortcut for "Bearer <token>" answers exactly what the
+// general parsing does (case-insensitive scheme, one space, the token
+// trimmed, bounded), on every form it could mistake.
+func TestParseCredentialsShortcutAgrees(t *testing.T) {
+	general := func(h string) (string, string, bool) { // the parsing without the shortcut
+		s, tok, found := strings.Cut(h, " ")
+		var scheme string
+		switch {
+		case !found:
+			return "", "", false
+		case strings.EqualFold(s, "bearer"):
+			scheme = "Bearer"
+		case strings.EqualFold(s, "dpop"):
+			scheme = "DPoP"
+		default:
+			return "", "", false
+		}
+		tok = strings.TrimSpace(tok)
+		return scheme, tok, tok != "" && len(tok) < 16<<10
+	}
+	long := strings.Repeat("a", 16<<10)
+	for _, h := range []string{
+		"", "Bearer", "Bearer ", "Bearer  ", "Bearer x", "Bearer  x", "Bearer x ", "Bearer \tx\t", "bearer x", "BEARER x",
+		"Bearer x\u00a0", "Bearer \u00a0x", "Bearer x\u0085", "Bearer x\x7f", "Bearer \x7fx", "Bearer x\xff", "Bearer x y",
+		"DPoP x", "Basic x", "Bearerx", "Bearer " + long, "Bearer " + long[1:], "Bearer " + long[2:] + " ",
+		"Bearer eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhIn0.c2ln",
+	} {
+		s1, t1, ok1 := parseCredentials([]string{h})
+		s2, t2, ok2 := general(h)
+		if s1 != s2 || t1 != t2 || ok1 != ok2 {
+			t.Errorf("%q: parsed as (%q, %.20q, %v), want (%q, %.20q, %v)", h, s1, t1, ok1, s2, t2, ok2)
+		}
 	}
 }

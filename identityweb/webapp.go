@@ -289,7 +289,7 @@ func (a *App) account(r *http.Request) (Account, sessionCheck) {
 	if !ok {
 		return Account{}, sessionOut
 	}
-	now := a.acq.now() // one clock read for every check
+	now := a.acq.now() // one reading for every check
 	l := a.lifetimes()
 	if !l.Expired(s.Times, now) && a.sessionFrontLive(s.Key, now) {
 		a.touch(ctx, l, s.Times, now)

@@ -83,8 +83,11 @@ var ErrUnknownKey = errors.New("identityweb: token signed by an unknown key")
 
 // Due reports whether the scheduled refresh is due at now: a cheap check
 // for every validation, cached ones included.
-func (k *Set) Due(now time.Time) bool {
-	return k.keys.Load() == nil || now.UnixNano() >= k.due.Load()
+func (k *Set) Due(now time.Time) bool { return k.DueUnixNano(now.UnixNano()) }
+
+// DueUnixNano is Due for a time given in Unix nanoseconds.
+func (k *Set) DueUnixNano(now int64) bool {
+	return k.keys.Load() == nil || now >= k.due.Load()
 }
 
 // Ready loads the key set on first use, and refreshes it when the schedule
