@@ -353,7 +353,10 @@ func (t *Tiered) getLevel(ctx context.Context, key string) ([]byte, Level, bool,
 
 // GetKnown is Get that says when it cannot tell (KnownGetter): when L1
 // does not hold key and L2 cannot be reached it returns ErrL2Unavailable
-// rather than "not found". A key whose delete is pending is not found.
+// rather than "not found". A key whose write or delete is pending is
+// answered by L1 alone (a pending delete: not found). A read that races
+// the moment a pending delete is delivered may answer ErrL2Unavailable
+// once: "cannot tell" is always the safe answer.
 func (t *Tiered) GetKnown(ctx context.Context, key string) ([]byte, bool, error) {
 	v, _, ok, err := t.getLevel(ctx, key)
 	return v, ok, err

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"hash/maphash"
 	"maps"
+	"math"
 	"net/http"
 	"slices"
 	"strings"
@@ -791,9 +792,13 @@ func (c *verifiedCache) put(raw string, cl *Claims, kid string, has func(string)
 			break
 		}
 	}
-	end := cl.ExpiresAt.UnixNano()
-	if !cl.until.IsZero() && cl.until.Before(cl.ExpiresAt) {
-		end = cl.until.UnixNano()
+	last := cl.ExpiresAt
+	if !cl.until.IsZero() && cl.until.Before(last) {
+		last = cl.until
+	}
+	end := int64(math.MaxInt64) // past the year 2262, where UnixNano ends
+	if last.Before(time.Unix(0, math.MaxInt64)) {
+		end = last.UnixNano()
 	}
 	e := &verified{h: h, end: end, raw: strings.Clone(raw), claims: cl, kid: kid}
 	slot.Store(e)

@@ -100,8 +100,7 @@ func (a *App) sessionLive(ctx context.Context, partition string, t session.Times
 		a.sessions.SignOut(ctx)
 		return sessionOut
 	}
-	a.touch(ctx, l, t, now)
-	return sessionIn
+	return sessionIn // the caller touches the session once it is served
 }
 
 // touch records the session's activity when LastSeen is older than the

@@ -78,7 +78,7 @@ func TestSessionCheckWaitsWhenTheCacheCannotTell(t *testing.T) {
 			tr := cachestore.NewTiered(l1, l2, cachestore.TieredOptions{Logger: quiet, CircuitBreak: time.Millisecond})
 			t.Cleanup(func() { tr.Close() })
 			a, err := New(Config{Authority: "https://op.example", ClientID: "web"},
-				AppOptions{Options: Options{Cache: tr, Logger: quiet}})
+				AppOptions{Options: Options{Cache: tr, Logger: quiet}, SessionIdleTimeout: 10 * time.Minute})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -87,7 +87,8 @@ func TestSessionCheckWaitsWhenTheCacheCannotTell(t *testing.T) {
 			ctx, _ := sm.Load(context.Background(), "")
 			a.sessions.SignIn(ctx, "session-key", Account{Name: "A"})
 			now := time.Now()
-			a.sessions.SetTimes(ctx, session.Times{SignedIn: now, LastSeen: now})
+			seen := now.Add(-9 * time.Minute) // due for a touch
+			a.sessions.SetTimes(ctx, session.Times{SignedIn: seen, LastSeen: seen})
 			partition := a.acq.Session("session-key").partition
 			a.startSession(ctx, partition, "https://op.example", "sid", "sub", a.lifetimes().Deadline(now))
 			a.acq.storeRefresh(ctx, cachekey.User, partition, cacheentry.Refresh{RefreshToken: "rt"})
@@ -97,6 +98,7 @@ func TestSessionCheckWaitsWhenTheCacheCannotTell(t *testing.T) {
 			if _, ok := a.Account(r); !ok {
 				t.Fatal("not signed in")
 			}
+			a.sessions.SetTimes(ctx, session.Times{SignedIn: seen, LastSeen: seen}) // due for a touch again
 
 			switch drop { // as an invalidation from another instance would
 			case "record":
@@ -138,6 +140,9 @@ func TestSessionCheckWaitsWhenTheCacheCannotTell(t *testing.T) {
 			}
 			if _, ok := a.sessions.Account(ctx); !ok {
 				t.Fatal("the session was signed out while the cache could not tell")
+			}
+			if got := a.sessions.Times(ctx).LastSeen; !got.Equal(seen) {
+				t.Fatalf("a request told to retry later counted as activity: LastSeen %v → %v", seen, got)
 			}
 
 			l2.down.Store(false)

@@ -74,6 +74,28 @@ func TestVerifiedCacheBoundsAndPurges(t *testing.T) {
 	}
 }
 
+// A token whose exp lies past what Unix nanoseconds hold (the year 2262)
+// is cached like any other, and an introspected token only until its
+// introspection lifetime.
+func TestVerifiedCacheEnds(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	c := newVerifiedCache(16)
+	has := func(string) bool { return true }
+	far := "header.payload.far-" + strings.Repeat("s", 64)
+	c.put(far, &Claims{Subject: "far", ExpiresAt: time.Unix(9_999_999_999, 0)}, "k1", has)
+	if _, ok := c.get(far, now.UnixNano()); !ok {
+		t.Fatal("a token expiring in the year 2286 was not served from the cache")
+	}
+	opaque := "opaque-" + strings.Repeat("o", 64)
+	c.put(opaque, &Claims{Subject: "o", ExpiresAt: now.Add(time.Hour), until: now.Add(time.Minute)}, "", has)
+	if _, ok := c.get(opaque, now.Add(59*time.Second).UnixNano()); !ok {
+		t.Fatal("an introspected token was not served within its lifetime")
+	}
+	if _, ok := c.get(opaque, now.Add(time.Minute).UnixNano()); ok {
+		t.Fatal("an introspected token was served past its introspection lifetime")
+	}
+}
+
 // The hot paths' clock follows the system clock within a tick or so, shows
 // a stepped wall clock at the next tick, runs no goroutine once nobody
 // reads it, and starts again on the next read.

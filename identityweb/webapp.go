@@ -308,6 +308,7 @@ func (a *App) account(r *http.Request) (Account, sessionCheck) {
 	case !has:
 		return Account{}, sessionOut
 	}
+	a.touch(ctx, l, s.Times, now) // activity only once it is served
 	a.sessionFrontStore(s.Key, us.partition, now)
 	return s.Account, sessionIn
 }

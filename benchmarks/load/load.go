@@ -11,6 +11,7 @@
 package load
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"path/filepath"
@@ -150,6 +151,10 @@ type target func(user int) (time.Duration, error)
 
 // statusError is a call answered with an unexpected status.
 func statusError(code int, body []byte) error {
+	if _, h1, ok := bytes.Cut(body, []byte("<h1>")); ok { // an HTML page: its heading says it
+		h1, _, _ = bytes.Cut(h1, []byte("</h1>"))
+		body = h1
+	}
 	if len(body) > 120 {
 		body = body[:120]
 	}

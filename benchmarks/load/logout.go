@@ -180,7 +180,10 @@ func (so *signOuts) deadline(lo *loggedOut) time.Time {
 
 // judge checks the answer to a request of user started at start: a
 // signed-in user's page starts with want; a signed-out user is sent to
-// sign in (302), or served while the logout may still be propagating.
+// sign in (302), told to retry later (503: an instance that holds the
+// session's record but, its circuit to Redis still open, cannot read the
+// account the logout removed), or served while the logout may still be
+// propagating.
 func (so *signOuts) judge(user int, start time.Time, code int, body []byte, want string) error {
 	if lo := so.signedOut(user); lo != nil {
 		if code == http.StatusOK {
@@ -190,13 +193,16 @@ func (so *signOuts) judge(user int, start time.Time, code int, body []byte, want
 			}
 			return nil // still propagating, or Redis is down: availability first
 		}
+		if code == http.StatusServiceUnavailable && strings.Contains(string(body), "temporarily unavailable") {
+			return nil // refused for now
+		}
 		if code != http.StatusFound {
-			return statusError(code, body)
+			return fmt.Errorf("signed-out user %d: %w", user, statusError(code, body))
 		}
 		return nil
 	}
 	if code != http.StatusOK || !strings.HasPrefix(string(body), want) {
-		return statusError(code, body)
+		return fmt.Errorf("signed-in user %d: %w", user, statusError(code, body))
 	}
 	return nil
 }
