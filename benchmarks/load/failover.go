@@ -1,6 +1,7 @@
 package load
 
 import (
+	"bytes"
 	"fmt"
 	"net/http"
 	"sync/atomic"
@@ -33,10 +34,10 @@ func failoverTarget(tb testing.TB, s ChaosScenario, env *Env, r *ChaosRedis) tar
 	}
 	at := aroundBreak(s.Duration)
 	so := newSignOuts(env, web, cookies, at[:min(len(at), s.WebUsers)], FailoverGrace)
-	var webErrs, apiErrs, deferred atomic.Int64 // during the run
+	var webErrs, apiErrs, deferred, sessionsDeferred atomic.Int64 // during the run
 	env.Verify = func() (string, error) {
 		note, err := so.verify()
-		return fmt.Sprintf("errors web_users=%d obo_callers=%d; refreshes_deferred=%d; %s", webErrs.Load(), apiErrs.Load(), deferred.Load(), note), err
+		return fmt.Sprintf("errors web_users=%d obo_callers=%d; refreshes_deferred=%d sessions_deferred=%d; %s", webErrs.Load(), apiErrs.Load(), deferred.Load(), sessionsDeferred.Load(), note), err
 	}
 	// The web API runs on the system clock: its callers' tokens and their
 	// OBO tokens stay valid across the jump of the provider's clock.
@@ -55,7 +56,11 @@ func failoverTarget(tb testing.TB, s ChaosScenario, env *Env, r *ChaosRedis) tar
 			// acknowledged): the library answers "retry later" rather than
 			// spend the refresh token unlocked. Not a token in L1; counted,
 			// not failed, within the failover window only.
-			deferred.Add(1)
+			if bytes.Contains(body, []byte("<h1>")) { // RequireUser's page: the account could not be confirmed
+				sessionsDeferred.Add(1)
+			} else {
+				deferred.Add(1)
+			}
 			return d, nil
 		}
 		return d, so.judge(user, start, code, body, "todos of User ")
