@@ -51,6 +51,18 @@ func main() {
 		fail("run from the repository root (where go.work is)")
 	}
 	os.MkdirAll("benchmarks/results", 0o755)
+	// When the run was made: a fresh run records it beside its results, so
+	// that -reuse re-renders the report with the run's date, not its own.
+	when := time.Now().UTC().Format("2006-01-02 15:04 UTC")
+	if *reuse {
+		b, err := os.ReadFile("benchmarks/results/run.txt")
+		if err != nil {
+			fail("-reuse: " + err.Error())
+		}
+		when = strings.TrimSpace(string(b))
+	} else {
+		os.WriteFile("benchmarks/results/run.txt", []byte(when+"\n"), 0o644)
+	}
 	data := map[string]*series{}
 	var commands []string
 	for _, s := range suites {
@@ -85,7 +97,7 @@ func main() {
 		}
 	}
 	stats := benchstat()
-	report := render(data, commands, strings.Join(chaos, "\n"), cold, stats)
+	report := render(data, when, commands, strings.Join(chaos, "\n"), cold, stats)
 	if err := os.WriteFile(*out, []byte(report), 0o644); err != nil {
 		fail(err.Error())
 	}
