@@ -275,6 +275,12 @@ func parseCredentials(authz []string) (scheme, token string, ok bool) {
 	if len(h) > 7 && len(h) < 7+16<<10 && h[:7] == "Bearer " && printableASCII(h[7]) && printableASCII(h[len(h)-1]) {
 		return "Bearer", h[7:], true
 	}
+	return parseCredential(h)
+}
+
+// parseCredential parses one Authorization value: a scheme (Bearer or
+// DPoP, any case), one space, and a token (trimmed, under 16 KiB).
+func parseCredential(h string) (scheme, token string, ok bool) {
 	s, t, found := strings.Cut(h, " ")
 	switch {
 	case !found:

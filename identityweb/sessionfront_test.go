@@ -34,20 +34,8 @@ func TestSessionFrontFollowsTheCache(t *testing.T) {
 	} {
 		for _, end := range []string{"record ended", "account removed", "record gone", "idle"} {
 			t.Run(tc.name+"/"+end, func(t *testing.T) {
-				a, err := New(Config{Authority: "https://op.example", ClientID: "web"},
-					AppOptions{Options: Options{Cache: tc.cache(), Logger: quiet}, SessionIdleTimeout: time.Hour})
-				if err != nil {
-					t.Fatal(err)
-				}
-				t.Cleanup(func() { a.Close() })
-				sm := a.sessions.(*session.SCS).Manager()
-				ctx, _ := sm.Load(context.Background(), "")
-				a.sessions.SignIn(ctx, "session-key", Account{Name: "A"})
 				now := time.Now()
-				a.sessions.SetTimes(ctx, session.Times{SignedIn: now, LastSeen: now})
-				partition := a.acq.Session("session-key").partition
-				a.startSession(ctx, partition, "https://op.example", "sid", "sub", a.lifetimes().Deadline(now))
-				a.acq.storeRefresh(ctx, cachekey.User, partition, cacheentry.Refresh{RefreshToken: "rt"})
+				a, ctx, partition := signedInApp(t, tc.cache(), time.Hour, now)
 				r := httptest.NewRequest("GET", "/", nil).WithContext(ctx)
 				for i := range 3 {
 					if _, ok := a.Account(r); !ok {
@@ -75,4 +63,25 @@ func TestSessionFrontFollowsTheCache(t *testing.T) {
 			})
 		}
 	}
+}
+
+// signedInApp is an App on cache (scs sessions, SessionIdleTimeout idle)
+// and a context whose session "session-key" signed in at signedIn, its
+// record and account in the cache; with the session's partition.
+func signedInApp(t *testing.T, cache cachestore.Store, idle time.Duration, signedIn time.Time) (*App, context.Context, string) {
+	t.Helper()
+	a, err := New(Config{Authority: "https://op.example", ClientID: "web"},
+		AppOptions{Options: Options{Cache: cache, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, SessionIdleTimeout: idle})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close() })
+	sm := a.sessions.(*session.SCS).Manager()
+	ctx, _ := sm.Load(context.Background(), "")
+	a.sessions.SignIn(ctx, "session-key", Account{Name: "A"})
+	a.sessions.SetTimes(ctx, session.Times{SignedIn: signedIn, LastSeen: signedIn})
+	partition := a.acq.Session("session-key").partition
+	a.startSession(ctx, partition, "https://op.example", "sid", "sub", a.lifetimes().Deadline(signedIn))
+	a.acq.storeRefresh(ctx, cachekey.User, partition, cacheentry.Refresh{RefreshToken: "rt"})
+	return a, ctx, partition
 }

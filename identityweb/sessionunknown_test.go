@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/identityweb/go-identityweb/cachestore"
-	"github.com/identityweb/go-identityweb/internal/cacheentry"
 	"github.com/identityweb/go-identityweb/internal/cachekey"
 	"github.com/identityweb/go-identityweb/session"
 )
@@ -77,21 +76,8 @@ func TestSessionCheckWaitsWhenTheCacheCannotTell(t *testing.T) {
 			l2 := &downStore{Memory: cachestore.NewMemory(cachestore.MemoryOptions{})}
 			tr := cachestore.NewTiered(l1, l2, cachestore.TieredOptions{Logger: quiet, CircuitBreak: time.Millisecond})
 			t.Cleanup(func() { tr.Close() })
-			a, err := New(Config{Authority: "https://op.example", ClientID: "web"},
-				AppOptions{Options: Options{Cache: tr, Logger: quiet}, SessionIdleTimeout: 10 * time.Minute})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { a.Close() })
-			sm := a.sessions.(*session.SCS).Manager()
-			ctx, _ := sm.Load(context.Background(), "")
-			a.sessions.SignIn(ctx, "session-key", Account{Name: "A"})
-			now := time.Now()
-			seen := now.Add(-9 * time.Minute) // due for a touch
-			a.sessions.SetTimes(ctx, session.Times{SignedIn: seen, LastSeen: seen})
-			partition := a.acq.Session("session-key").partition
-			a.startSession(ctx, partition, "https://op.example", "sid", "sub", a.lifetimes().Deadline(now))
-			a.acq.storeRefresh(ctx, cachekey.User, partition, cacheentry.Refresh{RefreshToken: "rt"})
+			seen := time.Now().Add(-9 * time.Minute) // due for a touch
+			a, ctx, partition := signedInApp(t, tr, 10*time.Minute, seen)
 			r := httptest.NewRequest("GET", "/todos", nil).WithContext(ctx)
 			var served atomic.Int32
 			h := a.RequireUser(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { served.Add(1) }))

@@ -147,25 +147,9 @@ func TestTickClockFollowsTheSystemClock(t *testing.T) {
 }
 
 // The bearer path's shortcut for "Bearer <token>" answers exactly what the
-// general parsing does (case-insensitive scheme, one space, the token
+// general parsing (parseCredential) does (case-insensitive scheme, one space, the token
 // trimmed, bounded), on every form it could mistake.
 func TestParseCredentialsShortcutAgrees(t *testing.T) {
-	general := func(h string) (string, string, bool) { // the parsing without the shortcut
-		s, tok, found := strings.Cut(h, " ")
-		var scheme string
-		switch {
-		case !found:
-			return "", "", false
-		case strings.EqualFold(s, "bearer"):
-			scheme = "Bearer"
-		case strings.EqualFold(s, "dpop"):
-			scheme = "DPoP"
-		default:
-			return "", "", false
-		}
-		tok = strings.TrimSpace(tok)
-		return scheme, tok, tok != "" && len(tok) < 16<<10
-	}
 	long := strings.Repeat("a", 16<<10)
 	for _, h := range []string{
 		"", "Bearer", "Bearer ", "Bearer  ", "Bearer x", "Bearer  x", "Bearer x ", "Bearer \tx\t", "bearer x", "BEARER x",
@@ -174,7 +158,7 @@ func TestParseCredentialsShortcutAgrees(t *testing.T) {
 		"Bearer eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhIn0.c2ln",
 	} {
 		s1, t1, ok1 := parseCredentials([]string{h})
-		s2, t2, ok2 := general(h)
+		s2, t2, ok2 := parseCredential(h)
 		if s1 != s2 || t1 != t2 || ok1 != ok2 {
 			t.Errorf("%q: parsed as (%q, %.20q, %v), want (%q, %.20q, %v)", h, s1, t1, ok1, s2, t2, ok2)
 		}
