@@ -70,7 +70,7 @@ const (
 // does not hold (or cannot read now) sends the user through sign-in again,
 // where the provider decides. t are the session's times, now the time of
 // the check.
-func (a *App) sessionLive(ctx context.Context, partition string, t session.Times, now time.Time) sessionCheck {
+func (a *App) sessionLive(ctx context.Context, partition string, t session.Times, now time.Time) bool {
 	l := a.lifetimes()
 	if l.Expired(t, now) {
 		if !t.SignedIn.IsZero() {
@@ -78,7 +78,7 @@ func (a *App) sessionLive(ctx context.Context, partition string, t session.Times
 			a.acq.logger.LogAttrs(ctx, telemetry.LevelDebug, "identityweb: a session reached its lifetime and was ended")
 		}
 		a.sessions.SignOut(ctx)
-		return sessionOut
+		return false
 	}
 	var v []byte
 	var ok bool
@@ -94,13 +94,13 @@ func (a *App) sessionLive(ctx context.Context, partition string, t session.Times
 		// invalidation dropped this instance's copy), evicted, expired,
 		// or this instance restarted — and the shared level did not
 		// answer: sign in again, which the provider decides.
-		return sessionOut
+		return false
 	}
 	if v[0] != recordLive {
 		a.sessions.SignOut(ctx)
-		return sessionOut
+		return false
 	}
-	return sessionIn // the caller touches the session once it is served
+	return true // the caller touches the session once it is served
 }
 
 // touch records the session's activity when LastSeen is older than the

@@ -44,13 +44,13 @@ func BenchmarkSessionCheck(b *testing.B) {
 			partition := a.acq.Session("session-key").partition
 			a.startSession(ctx, partition, "https://op.example", "", "", a.lifetimes().Deadline(now))
 			times := a.sessions.Times(ctx)
-			if a.sessionLive(ctx, partition, times, a.acq.clock.Now()) != sessionIn {
+			if !a.sessionLive(ctx, partition, times, a.acq.clock.Now()) {
 				b.Fatal("not live")
 			}
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
-				if a.sessionLive(ctx, partition, a.sessions.Times(ctx), a.acq.clock.Now()) != sessionIn {
+				if !a.sessionLive(ctx, partition, a.sessions.Times(ctx), a.acq.clock.Now()) {
 					b.Fatal("not live")
 				}
 			}

@@ -299,8 +299,8 @@ func (a *App) account(r *http.Request) (Account, sessionCheck) {
 	if us.partition == "" {
 		return Account{}, sessionOut
 	}
-	if c := a.sessionLive(ctx, us.partition, s.Times, now); c != sessionIn {
-		return Account{}, c
+	if !a.sessionLive(ctx, us.partition, s.Times, now) {
+		return Account{}, sessionOut
 	}
 	switch has, err := a.acq.hasAccount(ctx, cachekey.User, us.partition, now); {
 	case err != nil:
